@@ -1,0 +1,26 @@
+"""Per-item random streams: a result depends on (seed, item identity), never on batching or rank.
+
+Every random draw of the pipeline (mask, measurement noise, Langevin noise, initial state) takes a
+``torch.Generator`` seeded from the run's ``seed`` and the item's identity, e.g.
+``(file name, slice, SNR, sample index, purpose)``, through a stable hash (CRC-32 of the keys'
+text). Python's ``hash`` is salted per process, so it cannot be used here.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import torch
+
+
+def stable_seed(seed: int, *keys: object) -> int:
+    """A 63-bit seed from ``seed`` and any printable keys, identical across processes and runs."""
+    text = "\x1f".join(str(k) for k in keys).encode("utf-8")
+    return ((int(seed) & 0x7FFFFFFF) << 32) | zlib.crc32(text)
+
+
+def seeded_generator(seed: int, *keys: object, device: torch.device | str = "cpu") -> torch.Generator:
+    """A ``torch.Generator`` on ``device`` seeded by :func:`stable_seed`."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(stable_seed(seed, *keys))
+    return generator

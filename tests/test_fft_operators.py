@@ -1,0 +1,119 @@
+"""FFT conventions and the MRI operators: numpy equality, unitarity, adjointness, AᴴA = I."""
+
+import numpy as np
+import pytest
+import torch
+
+from lit_sampler.fft import channels_to_complex, complex_to_channels, fft2c, ifft2c
+from lit_sampler.operators import MultiCoilMRI, SingleCoilMRI
+
+SIZES = [(8, 8), (7, 9), (16, 11), (5, 5)]
+
+
+def crandn(*shape, generator, dtype=torch.complex128):
+    return torch.randn(*shape, generator=generator, dtype=dtype)
+
+
+def inner(a, b):
+    return (a * b.conj()).sum()
+
+
+@pytest.mark.parametrize("shape", SIZES)
+def test_fft2c_matches_numpy_centered_ortho(shape):
+    g = torch.Generator().manual_seed(0)
+    x = crandn(3, *shape, generator=g)
+    expected = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(x.numpy(), axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+    np.testing.assert_allclose(fft2c(x).numpy(), expected, atol=1e-12)
+    expected_inv = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(x.numpy(), axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+    np.testing.assert_allclose(ifft2c(x).numpy(), expected_inv, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", SIZES)
+def test_fft2c_is_unitary_and_centered(shape):
+    g = torch.Generator().manual_seed(1)
+    x = crandn(2, *shape, generator=g)
+    k = fft2c(x)
+    torch.testing.assert_close(k.norm(), x.norm())
+    torch.testing.assert_close(ifft2c(k), x)
+    # a constant image puts all its energy at the centre index (n // 2), odd sizes included
+    ones = torch.ones(shape, dtype=torch.complex128)
+    peak = fft2c(ones).abs()
+    assert peak.argmax().item() == (shape[0] // 2) * shape[1] + shape[1] // 2
+    torch.testing.assert_close(peak.max(), torch.tensor(float(np.sqrt(shape[0] * shape[1])), dtype=torch.float64))
+
+
+def test_complex_channel_layout_round_trip_and_reference_order():
+    g = torch.Generator().manual_seed(2)
+    x = crandn(4, 3, 5, 6, generator=g, dtype=torch.complex64)
+    channels = complex_to_channels(x)
+    assert channels.shape == (4, 6, 5, 6)
+    torch.testing.assert_close(channels[:, 0], x[:, 0].real)
+    torch.testing.assert_close(channels[:, 1], x[:, 0].imag)
+    torch.testing.assert_close(channels[:, 4], x[:, 2].real)
+    torch.testing.assert_close(channels_to_complex(channels), x)
+    # K = 1 equals the reference pipeline's view_as_real(x).permute(0, 3, 1, 2)
+    single = x[:, 0]
+    torch.testing.assert_close(complex_to_channels(single[:, None]), torch.view_as_real(single).permute(0, 3, 1, 2))
+    with pytest.raises(ValueError, match=r"needs an even channel count \(re, im pairs\), got C=3"):
+        channels_to_complex(torch.zeros(1, 3, 4, 4))
+
+
+def random_maps(batch, coils, shape, generator, normalise=True):
+    maps = crandn(batch, coils, *shape, generator=generator)
+    if normalise:
+        maps = maps / maps.abs().square().sum(dim=1, keepdim=True).sqrt()
+    return maps
+
+
+def masks_for(batch, shape, generator):
+    lines = (torch.rand(batch, 1, 1, shape[1], generator=generator) < 0.4).double()
+    plane = (torch.rand(batch, 1, *shape, generator=generator) < 0.3).double()
+    return {"lines": lines, "2d": plane, "bool": plane.bool()}
+
+
+@pytest.mark.parametrize("shape", SIZES)
+@pytest.mark.parametrize("mask_kind", ["lines", "2d", "bool"])
+def test_multicoil_adjointness(shape, mask_kind):
+    g = torch.Generator().manual_seed(3)
+    batch, coils = 2, 4
+    op = MultiCoilMRI(random_maps(batch, coils, shape, g, normalise=False), masks_for(batch, shape, g)[mask_kind])
+    x = crandn(batch, *shape, generator=g)
+    y = crandn(batch, coils, *shape, generator=g)
+    lhs, rhs = inner(op.forward(x), y), inner(x, op.adjoint(y))
+    assert abs(lhs - rhs) < 1e-10 * abs(lhs)
+    torch.testing.assert_close(op.normal(x), op.adjoint(op.forward(x)))
+
+
+@pytest.mark.parametrize("shape", SIZES)
+@pytest.mark.parametrize("mask_kind", ["lines", "2d", "bool"])
+def test_singlecoil_adjointness(shape, mask_kind):
+    g = torch.Generator().manual_seed(4)
+    op = SingleCoilMRI(masks_for(3, shape, g)[mask_kind])
+    x = crandn(3, *shape, generator=g)
+    y = crandn(3, 1, *shape, generator=g)
+    assert op.forward(x).shape == (3, 1, *shape)
+    lhs, rhs = inner(op.forward(x), y), inner(x, op.adjoint(y))
+    assert abs(lhs - rhs) < 1e-10 * abs(lhs)
+    torch.testing.assert_close(op.normal(x), op.adjoint(op.forward(x)))
+
+
+@pytest.mark.parametrize("shape", SIZES)
+def test_normal_operator_is_identity_for_full_mask_and_normalised_maps(shape):
+    g = torch.Generator().manual_seed(5)
+    x = crandn(2, *shape, generator=g)
+    full = torch.ones(1, 1, 1, shape[1], dtype=torch.float64)
+    torch.testing.assert_close(MultiCoilMRI(random_maps(2, 3, shape, g), full).normal(x), x)
+    torch.testing.assert_close(SingleCoilMRI(full).normal(x), x)
+
+
+def test_singlecoil_equals_multicoil_with_unit_map():
+    g = torch.Generator().manual_seed(6)
+    mask = masks_for(2, (6, 10), g)["lines"]
+    x = crandn(2, 6, 10, generator=g)
+    ones = torch.ones(2, 1, 6, 10, dtype=torch.complex128)
+    torch.testing.assert_close(SingleCoilMRI(mask).forward(x), MultiCoilMRI(ones, mask).forward(x))
+
+
+def test_multicoil_rejects_real_maps():
+    with pytest.raises(ValueError, match=r"sens_maps must be complex \[B, coils, H, W\], got \(2, 4, 4\) torch.float32"):
+        MultiCoilMRI(torch.zeros(2, 4, 4), torch.ones(4))
