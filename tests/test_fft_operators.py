@@ -117,3 +117,20 @@ def test_singlecoil_equals_multicoil_with_unit_map():
 def test_multicoil_rejects_real_maps():
     with pytest.raises(ValueError, match=r"sens_maps must be complex \[B, coils, H, W\], got \(2, 4, 4\) torch.float32"):
         MultiCoilMRI(torch.zeros(2, 4, 4), torch.ones(4))
+
+
+def test_cg_sense_solves_normal_equations():
+    from lit_sampler.baselines import cg_sense
+
+    g = torch.Generator().manual_seed(7)
+    shape = (8, 10)
+    op = MultiCoilMRI(random_maps(2, 4, shape, g), masks_for(2, shape, g)["lines"])
+    x_true = crandn(2, *shape, generator=g)
+    y = op.forward(x_true)
+    x = cg_sense(op, y, iterations=60)
+    # the least-squares solution satisfies the normal equations (it need not equal x_true: A has a null space)
+    residual = op.normal(x) - op.adjoint(y)
+    assert residual.abs().max() < 1e-6 * op.adjoint(y).abs().max()
+    # with a full mask A is invertible and CG recovers the image
+    full = MultiCoilMRI(random_maps(2, 4, shape, g), torch.ones(1, 1, 1, shape[1], dtype=torch.float64))
+    torch.testing.assert_close(cg_sense(full, full.forward(x_true), iterations=5), x_true)
