@@ -1,0 +1,27 @@
+"""Score networks and checkpoint loading.
+
+* :class:`NCSNv2`, :class:`NCSNv2Deeper`, :class:`NCSNv2Deepest`: the score networks of Song &
+  Ermon 2020 with the original module and parameter names; ``model(x [B, C, H, W], labels [B])``.
+  Typed constructors, so YAML ``class_path: lit_sampler.models.NCSNv2Deepest`` works.
+* :func:`load_score_model`: any NCSNv2 checkpoint (ncsnv2 / csgm-mri-langevin lists, Aali's
+  ``model_state``/``ema_state`` dicts, ``lit_sampler fit`` checkpoints, bare state dicts).
+* :func:`describe_checkpoint`: what a checkpoint holds (used by ``scripts/inspect_checkpoint.py``).
+* :class:`CheckpointError`: the ``ValueError`` raised for every checkpoint problem.
+
+Any other ``torch.nn.Module`` whose ``forward(x, labels)`` returns the score can be used in place
+of these networks through a YAML ``class_path``.
+"""
+
+from .checkpoints import CheckpointError, CheckpointInfo, describe_checkpoint, load_score_model, resolve_variant
+from .ncsnv2 import NCSNv2, NCSNv2Deeper, NCSNv2Deepest
+
+__all__ = [
+    "NCSNv2",
+    "NCSNv2Deeper",
+    "NCSNv2Deepest",
+    "load_score_model",
+    "describe_checkpoint",
+    "CheckpointError",
+    "CheckpointInfo",
+    "resolve_variant",
+]
