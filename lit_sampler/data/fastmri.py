@@ -1,0 +1,476 @@
+"""fastMRI-format HDF5 files: discovery, metadata validation, slice selection, per-slice reads.
+
+File layout (fastMRI, ``facebookresearch/fastMRI`` ``fastmri/data/README.md``):
+
+* ``kspace``: complex, ``[slices, coils, H, W]`` (multi-coil) or ``[slices, H, W]`` (single-coil);
+  ``H`` is the readout, ``W`` the phase-encode axis (lines are columns).
+* optional coil sensitivities shaped like the k-space, ``[slices, coils, H, W]`` complex: in the same
+  file under ``sens_maps`` (ours), ``s_maps`` or ``maps``; or in a separate maps folder holding a file
+  of the same name with the key ``s_maps`` (the layout of ``utcsilab/csgm-mri-langevin``).
+* optional ``mask``: ``[W]`` (fastMRI test/challenge files) or ``[H, W]``, 0/1.
+* optional ``reconstruction_rss`` / ``reconstruction_esc`` (not used for sampling: their 320×320
+  image-domain crop is a different geometry from ours) and ``ismrmrd_header``.
+* attributes such as ``max``, ``norm``, ``acquisition``, ``patient_id``.
+
+Files are opened per read and closed right after (``with h5py.File(...)``), and arrays are copied
+out before the file closes: nothing stays open, so datasets are safe with ``num_workers > 0`` and
+DDP, and the h5py attribute-read leak of fastMRI issue #215 cannot pile up.
+
+Every problem with the input raises :class:`DataError` naming the file, the slice when relevant,
+the key and what was expected versus found. Cheap checks (paths, keys, shapes, dtypes from h5py
+metadata without reading arrays) run eagerly in :func:`inspect_volume`; checks that need the data
+(NaN/Inf, all-zero slice) run per slice in :func:`read_slice`.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import h5py
+import numpy as np
+import torch
+
+KSPACE_KEY = "kspace"
+MASK_KEY = "mask"
+#: Keys searched, in order, for maps inside the k-space file when ``maps_key`` is not given.
+MAPS_KEYS_IN_FILE = ("sens_maps", "s_maps", "maps")
+#: Key of the maps in a separate maps folder (csgm-mri-langevin layout) when ``maps_key`` is not given.
+MAPS_KEY_IN_DIR = "s_maps"
+#: Attributes copied into :attr:`VolumeInfo.attrs` when present.
+ATTR_KEYS = ("max", "norm", "acquisition", "patient_id", "acceleration", "num_low_frequencies")
+
+SliceSpec = Optional[Union[str, int, list[int], dict[str, list[int]]]]
+
+
+class DataError(ValueError):
+    """Bad input data or data configuration; the message names file, slice, key, expected vs found."""
+
+
+def _shape(shape: Sequence[int]) -> list[int]:
+    return [int(s) for s in shape]
+
+
+# --------------------------------------------------------------------------------------------------
+# File discovery
+# --------------------------------------------------------------------------------------------------
+
+
+def _is_glob(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
+
+
+def find_h5_files(data_path: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]) -> list[Path]:
+    """The HDF5 files named by ``data_path``: a folder (its ``*.h5``, sorted), a glob, a file, or a list.
+
+    Raises:
+        DataError: a path that does not exist, a folder without ``*.h5``, a glob without match,
+            an empty list, or two files of the same name (the file name is the item identity).
+    """
+    if isinstance(data_path, (str, os.PathLike)):
+        entries = [data_path]
+    else:
+        entries = list(data_path)
+        if not entries:
+            raise DataError("data_path is an empty list; expected a folder, a glob, a file or a list of those")
+    files: list[Path] = []
+    for entry in entries:
+        text = os.fspath(entry)
+        if _is_glob(text):
+            matches = sorted(Path(p) for p in glob.glob(text) if Path(p).is_file())
+            if not matches:
+                raise DataError(f"{text}: glob matches no files")
+            files.extend(matches)
+            continue
+        path = Path(text)
+        if path.is_dir():
+            matches = sorted(p for p in path.glob("*.h5") if p.is_file())
+            if not matches:
+                raise DataError(f"{path}: folder holds no *.h5 files")
+            files.extend(matches)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise DataError(f"{path}: no such file or folder")
+    seen: dict[str, Path] = {}
+    for path in files:
+        if path.name in seen and seen[path.name].resolve() != path.resolve():
+            raise DataError(
+                f"{path}: file name '{path.name}' also used by {seen[path.name]}; "
+                "expected unique file names (they identify items and outputs)"
+            )
+        seen[path.name] = path
+    # A file listed twice (e.g. a folder and a glob over it) counts once.
+    unique: dict[str, Path] = {}
+    for path in files:
+        unique.setdefault(path.name, path)
+    return list(unique.values())
+
+
+# --------------------------------------------------------------------------------------------------
+# Volume metadata
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    """Metadata of one k-space file, read without loading arrays.
+
+    Attributes:
+        path: the k-space file.
+        fname: its file name (the volume's identity in items and outputs).
+        num_slices, coils, height, width: k-space shape ``[slices, coils, H, W]`` (coils = 1 for
+            single-coil files).
+        multicoil: whether ``kspace`` has a coil axis.
+        maps_path, maps_key: where the sensitivity maps live, or ``None``.
+        mask_shape: shape of the stored ``mask`` dataset (``[W]`` or ``[H, W]``), or ``None``.
+        attrs: selected file attributes (:data:`ATTR_KEYS`), as plain Python values.
+    """
+
+    path: str
+    fname: str
+    num_slices: int
+    coils: int
+    height: int
+    width: int
+    multicoil: bool
+    maps_path: Optional[str] = None
+    maps_key: Optional[str] = None
+    mask_shape: Optional[tuple[int, ...]] = None
+    attrs: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def has_maps(self) -> bool:
+        return self.maps_key is not None
+
+    @property
+    def kspace_shape(self) -> list[int]:
+        if self.multicoil:
+            return [self.num_slices, self.coils, self.height, self.width]
+        return [self.num_slices, self.height, self.width]
+
+
+def _open(path: Union[str, Path], role: str = "") -> h5py.File:
+    try:
+        return h5py.File(path, "r")
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file{role}") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot open as an HDF5 file ({err})") from None
+
+
+def _plain(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def _dataset(f: h5py.File, key: str, path, role: str = "") -> h5py.Dataset:
+    if key not in f or not isinstance(f[key], h5py.Dataset):
+        raise DataError(f"{path}: no dataset '{key}'{role} (found: {sorted(f.keys())})")
+    return f[key]
+
+
+def _check_complex(dset: h5py.Dataset, path, key: str) -> None:
+    if dset.dtype.kind != "c":
+        raise DataError(f"{path}: dataset '{key}' has dtype {dset.dtype} but needs a complex type (complex64)")
+
+
+def inspect_volume(
+    path: Union[str, Path],
+    maps_dir: Optional[Union[str, Path]] = None,
+    maps_key: Optional[str] = None,
+) -> VolumeInfo:
+    """Validate one file from its metadata and locate its maps (no array is read).
+
+    Maps lookup: with ``maps_dir``, the file of the same name in that folder, key ``maps_key`` or
+    ``s_maps``; otherwise the k-space file itself, key ``maps_key`` or the first of
+    :data:`MAPS_KEYS_IN_FILE` present. A given ``maps_key`` that is absent is an error; absent maps
+    without ``maps_key`` / ``maps_dir`` just mean "no maps".
+
+    Raises:
+        DataError: unreadable file, missing ``kspace``, wrong ndim or dtype, no slices, maps missing
+            or of a shape different from the k-space, bad ``mask`` shape.
+    """
+    path = Path(path)
+    with _open(path) as f:
+        kspace = _dataset(f, KSPACE_KEY, path)
+        shape = _shape(kspace.shape)
+        _check_complex(kspace, path, KSPACE_KEY)
+        maps_path: Optional[Path] = None
+        found_key: Optional[str] = None
+        if maps_dir is None:
+            if maps_key is not None:
+                _dataset(f, maps_key, path, " (maps_key)")
+                found_key, maps_path = maps_key, path
+            else:
+                for key in MAPS_KEYS_IN_FILE:
+                    if key in f and isinstance(f[key], h5py.Dataset):
+                        found_key, maps_path = key, path
+                        break
+        if kspace.ndim not in (3, 4):
+            raise DataError(
+                f"{path}: dataset '{KSPACE_KEY}' has {kspace.ndim} dimensions {shape} but needs 3 "
+                "[slices, H, W] (single-coil) or 4 [slices, coils, H, W] (multi-coil)"
+            )
+        mask_shape = None
+        if MASK_KEY in f and isinstance(f[MASK_KEY], h5py.Dataset):
+            mask_shape = tuple(_shape(f[MASK_KEY].shape))
+        attrs = {k: _plain(f.attrs[k]) for k in ATTR_KEYS if k in f.attrs}
+    if maps_dir is not None:
+        maps_path = Path(maps_dir) / path.name
+        found_key = maps_key or MAPS_KEY_IN_DIR
+        if not maps_path.is_file():
+            raise DataError(f"{maps_path}: no such maps file (maps_dir) for {path}")
+    maps_shape = None
+    if found_key is not None:
+        with _open(maps_path, " (maps)") as mf:
+            maps = _dataset(mf, found_key, maps_path, " (maps)")
+            maps_shape = _shape(maps.shape)
+            _check_complex(maps, maps_path, found_key)
+    if len(shape) == 3 and maps_shape is not None:
+        raise DataError(
+            f"{path}: dataset '{KSPACE_KEY}' has 3 dimensions {shape} but multi-coil data needs 4 "
+            f"[slices, coils, H, W] (maps '{found_key}' in {maps_path} have shape {maps_shape})"
+        )
+    multicoil = len(shape) == 4
+    num_slices, height, width = shape[0], shape[-2], shape[-1]
+    coils = shape[1] if multicoil else 1
+    if num_slices == 0 or coils == 0 or height == 0 or width == 0:
+        raise DataError(f"{path}: dataset '{KSPACE_KEY}' has shape {shape}; expected no empty axis")
+    if maps_shape is not None and maps_shape != shape:
+        raise DataError(
+            f"{maps_path}: dataset '{found_key}' has shape {maps_shape} but the k-space "
+            f"('{KSPACE_KEY}' in {path}) has {shape}; maps must be [slices, coils, H, W] like the k-space"
+        )
+    if mask_shape is not None and mask_shape not in ((width,), (height, width)):
+        raise DataError(
+            f"{path}: dataset '{MASK_KEY}' has shape {list(mask_shape)} but needs [{width}] (W) or "
+            f"[{height}, {width}] (H, W) for k-space {shape}"
+        )
+    return VolumeInfo(
+        path=str(path),
+        fname=path.name,
+        num_slices=num_slices,
+        coils=coils,
+        height=height,
+        width=width,
+        multicoil=multicoil,
+        maps_path=None if maps_path is None else str(maps_path),
+        maps_key=found_key,
+        mask_shape=mask_shape,
+        attrs=attrs,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Slice selection
+# --------------------------------------------------------------------------------------------------
+
+
+def select_slices(volume: VolumeInfo, spec: SliceSpec) -> list[int]:
+    """The slice indices of ``volume`` chosen by ``spec`` (sorted, unique).
+
+    ``spec``: ``None`` / ``"all"``: every slice; ``"middle"``: ``[num_slices // 2]``; ``"a:b"`` or
+    ``"a:b:c"``: Python slice syntax over ``range(num_slices)`` (negative bounds allowed; quote it in
+    YAML, where an unquoted ``1:3`` reads as the base-60 integer 63); an ``int`` or a list of ints:
+    those indices in every file; a ``dict``: file name → list of indices (files not named in the
+    dict are skipped; see :func:`select_all_slices`).
+
+    Raises:
+        DataError: an index out of range, a malformed string, or a selection with no slice.
+    """
+    n = volume.num_slices
+    if isinstance(spec, dict):
+        spec = spec.get(volume.fname, [])
+        if not spec:
+            return []
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() == "all"):
+        return list(range(n))
+    if isinstance(spec, bool):
+        raise DataError(f"slices: expected None, 'all', 'middle', 'a:b', an int, a list or a dict, got {spec!r}")
+    if isinstance(spec, int):
+        spec = [spec]
+    if isinstance(spec, str):
+        text = spec.strip().lower()
+        if text == "middle":
+            return [n // 2]
+        parts = text.split(":")
+        if len(parts) not in (2, 3):
+            raise DataError(
+                f"slices: '{spec}' is not 'all', 'middle' or Python slice syntax 'a:b' / 'a:b:c'"
+            )
+        try:
+            bounds = [int(p) if p.strip() else None for p in parts]
+        except ValueError:
+            raise DataError(f"slices: '{spec}' is not Python slice syntax 'a:b' / 'a:b:c' of integers") from None
+        if len(bounds) == 3 and bounds[2] == 0:
+            raise DataError(f"slices: '{spec}' has step 0")
+        chosen = sorted(set(range(n)[slice(*bounds)]))
+        if not chosen:
+            raise DataError(f"{volume.path}: slices '{spec}' selects no slice of {n} (0..{n - 1})")
+        return chosen
+    chosen = []
+    for s in spec:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+            raise DataError(f"slices: expected integer slice indices, got {s!r}")
+        if not 0 <= int(s) < n:
+            raise DataError(
+                f"{volume.path}: slice {int(s)} is out of range; dataset '{KSPACE_KEY}' has {n} slices (0..{n - 1})"
+            )
+        chosen.append(int(s))
+    return sorted(set(chosen))
+
+
+def select_all_slices(volumes: Sequence[VolumeInfo], spec: SliceSpec) -> list[list[int]]:
+    """:func:`select_slices` for every volume; checks that dict keys name existing files."""
+    if isinstance(spec, dict):
+        names = {v.fname for v in volumes}
+        unknown = sorted(set(spec) - names)
+        if unknown:
+            raise DataError(f"slices: file name(s) {unknown} not among the data files {sorted(names)}")
+    chosen = [select_slices(v, spec) for v in volumes]
+    if not any(chosen):
+        raise DataError(f"slices: {spec!r} selects no slice in {len(volumes)} file(s)")
+    return chosen
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-slice reads
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RawSlice:
+    """One slice as stored: ``kspace`` ``[coils, H, W]`` complex64, ``maps`` same or ``None``,
+    ``file_mask`` ``[1, W]`` / ``[H, W]`` float32 0/1 or ``None``."""
+
+    kspace: torch.Tensor
+    maps: Optional[torch.Tensor]
+    file_mask: Optional[torch.Tensor]
+
+
+def _read(path, keys: Sequence[str], slice_num: int, role: str = "") -> list[np.ndarray]:
+    """Slice ``slice_num`` of each dataset in ``keys`` (``None`` reads a whole small dataset), one open."""
+    out = []
+    key = keys[0] if keys else ""
+    try:
+        with h5py.File(path, "r") as f:
+            for key in keys:
+                # np.array copies, so nothing refers to the file once it is closed.
+                if key == MASK_KEY:
+                    out.append(np.array(f[key], dtype=np.float32))
+                else:
+                    out.append(np.array(f[key][slice_num], dtype=np.complex64))
+    except OSError as err:
+        raise DataError(f"{path}: slice {slice_num}: cannot read dataset '{key}'{role} ({err})") from None
+    return out
+
+
+def _check_finite(array: np.ndarray, path, key: str, slice_num: int) -> None:
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise DataError(
+            f"{path}: slice {slice_num}: dataset '{key}' has {int(bad.sum())} non-finite values "
+            "(NaN/Inf); expected all finite"
+        )
+
+
+def read_slice(volume: VolumeInfo, slice_num: int, read_maps: bool = True) -> RawSlice:
+    """Read and check one slice of ``volume`` (and its maps and stored mask); each file opened once.
+
+    Raises:
+        DataError: unreadable data, NaN/Inf in k-space or maps, an all-zero k-space slice, a stored
+            mask with values other than 0 and 1.
+    """
+    want_maps = read_maps and volume.has_maps
+    maps_inline = want_maps and volume.maps_path == volume.path
+    keys = [KSPACE_KEY]
+    if volume.mask_shape is not None:
+        keys.append(MASK_KEY)
+    if maps_inline:
+        keys.append(volume.maps_key)
+    arrays = dict(zip(keys, _read(volume.path, keys, slice_num)))
+    kspace = arrays[KSPACE_KEY]
+    _check_finite(kspace, volume.path, KSPACE_KEY, slice_num)
+    if not np.any(kspace):
+        raise DataError(
+            f"{volume.path}: slice {slice_num}: dataset '{KSPACE_KEY}' is all zero; expected measured data"
+        )
+    if not volume.multicoil:
+        kspace = kspace[None]
+    maps = None
+    if want_maps:
+        if maps_inline:
+            maps_np = arrays[volume.maps_key]
+        else:
+            (maps_np,) = _read(volume.maps_path, [volume.maps_key], slice_num, " (maps)")
+        _check_finite(maps_np, volume.maps_path, volume.maps_key, slice_num)
+        maps = torch.from_numpy(maps_np)
+    file_mask = None
+    if MASK_KEY in arrays:
+        mask_np = arrays[MASK_KEY]
+        if not np.all(np.isin(mask_np, (0.0, 1.0))):
+            raise DataError(f"{volume.path}: dataset '{MASK_KEY}' holds values other than 0 and 1")
+        file_mask = torch.from_numpy(mask_np.reshape((1, -1) if mask_np.ndim == 1 else mask_np.shape))
+    return RawSlice(kspace=torch.from_numpy(kspace), maps=maps, file_mask=file_mask)
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing (demo data, prepared data, test fixtures)
+# --------------------------------------------------------------------------------------------------
+
+
+def _numpy(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def write_volume(
+    path: Union[str, Path],
+    kspace,
+    sens_maps=None,
+    mask=None,
+    reconstruction_rss=None,
+    attrs: Optional[dict] = None,
+    datasets: Optional[dict] = None,
+) -> Path:
+    """Write one volume in our fastMRI layout, atomically (``<name>.tmp`` then rename).
+
+    Args:
+        kspace: ``[slices, coils, H, W]`` or ``[slices, H, W]`` complex (stored as complex64).
+        sens_maps: maps like ``kspace`` (stored as ``sens_maps``, complex64), optional.
+        mask: ``[W]`` or ``[H, W]`` 0/1, optional (stored as float32 ``mask``).
+        reconstruction_rss: ``[slices, H, W]`` real, optional (float32).
+        attrs: file attributes (e.g. ``max``, ``norm``, ``acquisition``, ``patient_id``).
+        datasets: further datasets written as given (e.g. ``ismrmrd_header``).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset(KSPACE_KEY, data=_numpy(kspace).astype(np.complex64))
+            if sens_maps is not None:
+                f.create_dataset(MAPS_KEYS_IN_FILE[0], data=_numpy(sens_maps).astype(np.complex64))
+            if mask is not None:
+                f.create_dataset(MASK_KEY, data=_numpy(mask).astype(np.float32))
+            if reconstruction_rss is not None:
+                f.create_dataset("reconstruction_rss", data=_numpy(reconstruction_rss).astype(np.float32))
+            for key, value in (datasets or {}).items():
+                f.create_dataset(key, data=value)
+            for key, value in (attrs or {}).items():
+                f.attrs[key] = value
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path

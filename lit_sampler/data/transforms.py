@@ -1,0 +1,310 @@
+"""From a stored slice to one measurement: geometry, mask, SNR noise, per-slice scale.
+
+For one item ``(file, slice, SNR)`` (DESIGN.md):
+
+1. read the slice, apply the geometry (:class:`lit_sampler.data.geometry.Geometry`):
+   ``k [coils, H, W]``, maps ``S`` (or none);
+2. ground truth ``x★ = combine(k, S)`` (MVUE or RSS, see :mod:`~lit_sampler.data.geometry`) from the
+   fully sampled k-space, unless the stored k-space is already undersampled;
+3. mask ``M``: the file's ``mask`` (when ``use_file_mask``), else ``mask_fn((H, W), g)`` with
+   ``g = seeded_generator(seed, fname, "mask")`` — one mask per volume;
+4. ``y = M ⊙ k + M ⊙ n``, ``n ~ CN(0, ν)``, ``ν = mean_sampled |M ⊙ k|² · 10^(−SNR/10)``
+   (:func:`lit_sampler.noise.add_measurement_noise`), noise drawn from
+   ``seeded_generator(seed, fname, slice, snr_label(SNR), "noise")``;
+5. zero-filled image ``x₀ = combine(y, S)`` (same formula as the target);
+6. scale ``s = percentile_p(|x₀|)`` (``p = scale_percentile``, default 99): computed from the
+   measured (noisy, undersampled) data, as a practitioner without ground truth would;
+7. everything is divided by ``s``: ``y/s``, ``x★/s``, ``x₀/s``, ``ν/s²``.
+
+Seeds depend on the item identity only, so an item's content never depends on batching, order or
+the number of processes. Samples of one ``(file, slice, SNR)`` share the same measurement.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Optional, Protocol, Sequence, runtime_checkable
+
+import torch
+
+from ..noise import add_measurement_noise, is_noiseless, snr_label
+from ..seeding import seeded_generator
+from .fastmri import DataError, VolumeInfo, read_slice
+from .geometry import Geometry, combine
+
+TARGET_KINDS = ("auto", "mvue", "rss", "none")
+
+
+@runtime_checkable
+class MaskFunc(Protocol):
+    """What a mask is: ``mask_fn(shape, generator) -> Tensor``.
+
+    ``shape`` is the k-space ``(H, W)``; the result is float 0/1, ``[1, W]`` (phase-encode lines) or
+    ``[H, W]`` (2-D). The classes of :mod:`lit_sampler.masks` implement it. (Typed as a protocol
+    with untyped, positional-only parameters and an ``Any`` result so that jsonargparse accepts a
+    ``class_path`` to any such class; a ``Callable[..., Tensor]`` type would make jsonargparse
+    expect a factory that returns a tensor subclass.)
+    """
+
+    def __call__(self, shape: Any, generator: Any, /) -> Any: ...
+
+
+def default_mask() -> MaskFunc:
+    """The default undersampling: fastMRI random lines, 8 % centre, 4× (``RandomLineMask([0.08], [4])``)."""
+    from ..masks import RandomLineMask
+
+    return RandomLineMask(center_fractions=[0.08], accelerations=[4])
+
+
+def parse_snr(level: Any) -> Optional[float]:
+    """An ``snr_range`` entry → ``None`` (noiseless) or a finite float in dB.
+
+    Accepts numbers, ``None``, ``inf`` (float or the strings ``"inf"``, ``"+inf"``, ``"infinity"``,
+    ``"null"``, ``"none"``, case-insensitive) for noiseless.
+    """
+    if level is None:
+        return None
+    if isinstance(level, str):
+        text = level.strip().lower()
+        if text in ("inf", "+inf", "infinity", "+infinity", ".inf", "null", "none", "noiseless"):
+            return None
+        try:
+            level = float(text)
+        except ValueError:
+            raise DataError(f"snr_range: {level!r} is not a number in dB, 'inf' or null") from None
+    if isinstance(level, bool):
+        raise DataError(f"snr_range: {level!r} is not a number in dB, 'inf' or null")
+    level = float(level)
+    if math.isnan(level) or level == -math.inf:
+        raise DataError(f"snr_range: {level!r} is not a valid SNR; expected a finite dB value, 'inf' or null")
+    return None if is_noiseless(level) else level
+
+
+def parse_snr_range(snr_range: Sequence[Any]) -> list[Optional[float]]:
+    """Validate ``snr_range`` (non-empty, no repeated level) and normalise its entries."""
+    if snr_range is None or len(snr_range) == 0:
+        raise DataError("snr_range is empty; expected at least one level in dB (null = noiseless)")
+    levels = [parse_snr(level) for level in snr_range]
+    labels = [snr_label(level) for level in levels]
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise DataError(f"snr_range {list(snr_range)} repeats {repeated}; expected distinct levels")
+    return levels
+
+
+def resolve_target(volume: VolumeInfo, target: str, require_maps: bool) -> tuple[str, str]:
+    """``(target kind, combine kind)`` of a volume: target ∈ {"mvue", "rss", "none"}; the zero-filled
+    image uses the target's formula, or, for ``"none"``, MVUE where possible and RSS otherwise.
+
+    Raises:
+        DataError: an unknown ``target``; multi-coil data without maps where maps are needed (the
+            posterior forward model, or ``target="mvue"``).
+    """
+    if target not in TARGET_KINDS:
+        raise DataError(f"target must be one of {list(TARGET_KINDS)}, got {target!r}")
+    can_mvue = volume.has_maps or not volume.multicoil
+    if volume.multicoil and not volume.has_maps and (require_maps or target == "mvue"):
+        why = "the forward model A x = M F(S x) needs them" if require_maps else "target='mvue' needs them"
+        raise DataError(
+            f"{volume.path}: multi-coil dataset 'kspace' {volume.kspace_shape} but no coil sensitivity "
+            f"maps ({why}): looked for datasets 'sens_maps', 's_maps', 'maps' in the file (or set "
+            "maps_dir / maps_key); estimate them with scripts/prepare_fastmri.py"
+        )
+    if target == "auto":
+        kind = "mvue" if volume.has_maps else "rss"
+        return kind, kind
+    if target == "none":
+        return "none", "mvue" if can_mvue else "rss"
+    return target, target
+
+
+@dataclass
+class PreparedSlice:
+    """One slice after the geometry.
+
+    Attributes:
+        kspace: ``[coils, H, W]`` complex64, fully sampled (or as stored when ``undersampled``).
+        maps: ``[coils, H, W]`` complex64 or ``None`` (single-coil, or RSS without maps).
+        file_mask: stored mask ``[1, H, W]`` float32 or ``None``.
+        undersampled: the stored k-space is zero wherever the stored mask is (no ground truth).
+    """
+
+    volume: VolumeInfo
+    slice_num: int
+    kspace: torch.Tensor
+    maps: Optional[torch.Tensor]
+    file_mask: Optional[torch.Tensor]
+    undersampled: bool
+
+    @property
+    def where(self) -> str:
+        return f"{self.volume.path}: slice {self.slice_num}"
+
+
+def expand_mask(mask: torch.Tensor, shape: tuple[int, int], where: str) -> torch.Tensor:
+    """A mask ``[W]``, ``[1, W]`` or ``[H, W]`` → float32 ``[1, H, W]`` 0/1."""
+    mask = torch.as_tensor(mask)
+    if mask.dim() == 1:
+        mask = mask[None]
+    if mask.dim() == 3 and mask.shape[0] == 1:
+        mask = mask[0]
+    if mask.dim() != 2 or mask.shape[-1] != shape[1] or mask.shape[0] not in (1, shape[0]):
+        raise DataError(
+            f"{where}: mask has shape {list(mask.shape)} but k-space [H, W] = {list(shape)} needs "
+            f"[1, {shape[1]}] or [{shape[0]}, {shape[1]}]"
+        )
+    return torch.broadcast_to((mask != 0).to(torch.float32), shape)[None].clone()
+
+
+class SliceLoader:
+    """Reads one slice of a volume, checks it, and applies the geometry.
+
+    Args:
+        geometry: the :class:`Geometry`.
+        use_file_mask: honour a ``mask`` dataset stored in the file.
+        read_maps: whether maps are needed at all.
+    """
+
+    def __init__(self, geometry: Geometry, use_file_mask: bool = True, read_maps: bool = True):
+        self.geometry = geometry
+        self.use_file_mask = use_file_mask
+        self.read_maps = read_maps
+
+    def __call__(self, volume: VolumeInfo, slice_num: int) -> PreparedSlice:
+        raw = read_slice(volume, slice_num, read_maps=self.read_maps)
+        where = f"{volume.path}: slice {slice_num}"
+        file_mask = raw.file_mask if self.use_file_mask else None
+        undersampled = False
+        if file_mask is not None:
+            full = torch.broadcast_to(file_mask, raw.kspace.shape[-2:])
+            undersampled = not bool((raw.kspace * (1 - full)).abs().amax() > 0)
+        kspace, maps, file_mask = self.geometry.apply(
+            raw.kspace, raw.maps, file_mask, where, drop_padding=not undersampled
+        )
+        if file_mask is not None:
+            file_mask = expand_mask(file_mask, tuple(kspace.shape[-2:]), where)
+        return PreparedSlice(
+            volume=volume,
+            slice_num=slice_num,
+            kspace=kspace.to(torch.complex64).contiguous(),
+            maps=None if maps is None else maps.to(torch.complex64).contiguous(),
+            file_mask=file_mask,
+            undersampled=undersampled,
+        )
+
+
+@dataclass
+class Measurement:
+    """One ``(file, slice, SNR)`` measurement, normalised by ``scale`` (see the module docstring).
+
+    Attributes:
+        kspace: ``[coils, H, W]`` complex64, ``M ⊙ (k + n) / s``.
+        mask: ``[1, H, W]`` float32.
+        sens_maps: ``[coils, H, W]`` complex64 (ones ``[1, H, W]`` without maps).
+        target: ``[H, W]`` complex64, ``x★ / s`` (zeros when ``has_target`` is False).
+        zero_filled: ``[H, W]`` complex64, ``x₀ / s``.
+        scale, noise_var, snr_db: ``s``, ``ν / s²`` (normalised units), SNR (``inf`` = noiseless).
+    """
+
+    kspace: torch.Tensor
+    mask: torch.Tensor
+    sens_maps: torch.Tensor
+    target: torch.Tensor
+    has_target: bool
+    zero_filled: torch.Tensor
+    scale: float
+    noise_var: float
+    snr_db: float
+
+
+class MeasurementTransform:
+    """Mask, noise and normalisation of a :class:`PreparedSlice` (module docstring, steps 2–7).
+
+    Args:
+        mask_fn: a :class:`MaskFunc`; ``None`` → :func:`default_mask`.
+        seed: run seed for masks and noise.
+        scale_percentile: percentile ``p`` of ``|x₀|`` used as the scale.
+        target: "auto" | "mvue" | "rss" | "none" (resolved per volume by :func:`resolve_target`).
+    """
+
+    def __init__(
+        self,
+        mask_fn: Optional[MaskFunc] = None,
+        seed: int = 0,
+        scale_percentile: float = 99.0,
+        target: str = "auto",
+    ):
+        if not 0 < float(scale_percentile) <= 100:
+            raise DataError(f"scale_percentile must lie in (0, 100], got {scale_percentile}")
+        if target not in TARGET_KINDS:
+            raise DataError(f"target must be one of {list(TARGET_KINDS)}, got {target!r}")
+        self.mask_fn = default_mask() if mask_fn is None else mask_fn
+        self.seed = int(seed)
+        self.scale_percentile = float(scale_percentile)
+        self.target = target
+        self._mask_cache: dict[tuple[str, int, int], torch.Tensor] = {}
+
+    def volume_mask(self, fname: str, shape: tuple[int, int], where: str = "") -> torch.Tensor:
+        """The configured mask of a volume, ``[1, H, W]`` float32 (cached; one draw per volume)."""
+        key = (fname, int(shape[0]), int(shape[1]))
+        if key not in self._mask_cache:
+            drawn = self.mask_fn(tuple(int(s) for s in shape), seeded_generator(self.seed, fname, "mask"))
+            mask = expand_mask(drawn, shape, where or fname)
+            if not bool(mask.any()):
+                raise DataError(f"{where or fname}: the mask {self.mask_fn!r} samples no k-space point")
+            self._mask_cache[key] = mask
+        return self._mask_cache[key]
+
+    def mask_for(self, data: PreparedSlice) -> torch.Tensor:
+        if data.file_mask is not None:
+            if not bool(data.file_mask.any()):
+                raise DataError(f"{data.where}: dataset 'mask' samples no k-space point")
+            return data.file_mask
+        return self.volume_mask(data.volume.fname, tuple(data.kspace.shape[-2:]), data.where)
+
+    def kinds(self, data: PreparedSlice) -> tuple[str, str]:
+        kind, zf_kind = resolve_target(data.volume, self.target, require_maps=False)
+        if data.undersampled:
+            kind = "none"
+        return kind, zf_kind
+
+    def __call__(self, data: PreparedSlice, snr_db: Optional[float]) -> Measurement:
+        kspace, maps = data.kspace, data.maps
+        target_kind, zf_kind = self.kinds(data)
+        mask = self.mask_for(data)
+        generator = seeded_generator(self.seed, data.volume.fname, data.slice_num, snr_label(snr_db), "noise")
+        try:
+            noisy, nu = add_measurement_noise(kspace, mask, snr_db, generator)
+        except ValueError as err:
+            raise DataError(f"{data.where}: {err}") from None
+        zero_filled = combine(noisy, maps, zf_kind)
+        scale = percentile_scale(zero_filled, self.scale_percentile)
+        if not (math.isfinite(scale) and scale > 0):
+            raise DataError(
+                f"{data.where}: the zero-filled image is zero at the {self.scale_percentile:g}th "
+                f"percentile (scale = {scale:g}); expected a positive scale (too little signal under the mask?)"
+            )
+        height, width = kspace.shape[-2:]
+        if target_kind == "none":
+            target = torch.zeros(height, width, dtype=torch.complex64)
+        else:
+            target = combine(kspace, maps, target_kind) / scale
+        sens_maps = maps if maps is not None else torch.ones(1, height, width, dtype=torch.complex64)
+        return Measurement(
+            kspace=(noisy / scale).to(torch.complex64),
+            mask=mask,
+            sens_maps=sens_maps,
+            target=target.to(torch.complex64),
+            has_target=target_kind != "none",
+            zero_filled=(zero_filled / scale).to(torch.complex64),
+            scale=scale,
+            noise_var=nu / scale**2,
+            snr_db=math.inf if snr_db is None else float(snr_db),
+        )
+
+
+def percentile_scale(image: torch.Tensor, percentile: float) -> float:
+    """``percentile``-th percentile of ``|image|`` (linear interpolation, as ``numpy.percentile``)."""
+    magnitude = image.abs().flatten().to(torch.float64)
+    return float(torch.quantile(magnitude, percentile / 100.0))
