@@ -1,0 +1,411 @@
+"""The Lightning prediction module: one ``predict_step`` runs a whole annealed Langevin chain
+for a batch of measurements (or of prior samples) and returns reconstructions in data units.
+
+The math lives in :mod:`lit_sampler.sampling`; this file only wires it to Lightning: it builds the
+operator and data-consistency rule per batch, draws every random number from generators seeded
+per item (so results never depend on batch size, order or the number of processes), runs the
+score network under the trainer's precision while keeping FFTs, data consistency and the
+Langevin update in float32, and accumulates per-item metrics that are synced across ranks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from contextlib import ExitStack
+from typing import Any, Literal
+
+import pytorch_lightning as pl
+import torch
+
+from .baselines import cg_sense
+from .fft import channels_to_complex, complex_to_channels
+from .metrics import FastMRINMSE, FastMRIPSNR, FastMRISSIM, PerImageValues, nmse, psnr, ssim
+from .noise import snr_label
+from .models import load_score_model
+from .sampling import GaussianDataConsistency, NormMatchedDataConsistency, annealed_langevin
+from .schedules import technique4_step_size
+from .seeding import seeded_generator
+
+log = logging.getLogger(__name__)
+
+METHODS = ("recon", "zero_filled", "cg_sense")
+QUALITY = ("psnr", "ssim", "nmse")
+AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+
+
+def import_object(dotted: str) -> Any:
+    """``"package.module.Name"`` → the object (used for the configurable operator class)."""
+    module_name, _, name = dotted.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise ValueError(f"operator: cannot import {dotted!r} ({error})") from error
+
+
+class LangevinSampler(pl.LightningModule):
+    """Posterior (or prior) sampling with a score network and annealed Langevin dynamics.
+
+    The reference pipeline's knobs keep their names: ``step_size`` (ε), ``steps_each`` (T),
+    ``sigma_offset`` (k), ``noise_boost`` (β), ``dc_boost`` (λ), ``prior_sampling``; ``seed``,
+    ``snr_range``, ``image_size`` and ``num_samples`` belong to the data module.
+
+    Args:
+        checkpoint: a score-network checkpoint in any format :func:`lit_sampler.models.load_score_model`
+            reads (ncsnv2 list, the reference's dict, a state dict, a ``lit_sampler fit`` checkpoint).
+        score_model: instead of ``checkpoint``, any ``torch.nn.Module`` with ``forward(x, labels)``
+            (configured by ``class_path``); it must carry a ``sigmas`` buffer unless ``sigmas`` is given.
+        use_ema: take the EMA weights of a checkpoint when it has them.
+        sigmas: the noise levels σ_0 > … > σ_{L−1}; default: the network's own ``sigmas``.
+        step_size: ε, with α_i = ε (σ_i/σ_{L−1})². ``None`` chooses it by Song & Ermon's technique 4
+            (the reference does so when the value is missing, and always for prior sampling).
+        steps_each: T, Langevin steps per level.
+        sigma_offset: k, skip the k largest levels.
+        noise_boost: β; 1 reproduces the reference's noise, 2 is textbook Langevin dynamics.
+        dc_boost: λ, the multiplier of the Gaussian data-consistency term.
+        prior_sampling: sample the prior (no data consistency), as ``prior_sampling: 1`` in the reference.
+        data_consistency: ``gaussian`` (the reference rule λ(AᴴAx − Aᴴy)/(ν/2 + σ²)) or
+            ``norm_matched`` (Jalal et al. 2021: the data gradient scaled to ``norm_matched_weight``·‖score‖).
+        norm_matched_weight: w of the norm-matched rule (``mse`` in Jalal et al.'s configs, 5.0).
+        final_denoise: finish with the Tweedie step x + σ_{L−1}² s(x, L−1) (Song & Ermon 2020).
+        init: initial state. ``reference``: the reference pipeline's (posterior CN(0, 1), i.e.
+            N(0, ½) per real entry; prior N(0, 1) per entry). ``noise``: N(0, init_sigma²).
+            ``zero_filled``: the zero-filled image plus N(0, init_sigma²) noise (useful together
+            with ``sigma_offset``, it skips the poorly learned largest levels).
+        init_sigma: standard deviation of the initial noise for ``noise`` / ``zero_filled``;
+            default σ at the first level run (σ_k).
+        operator: import path of the forward-operator class, built per batch as
+            ``cls(sens_maps=[B, coils, H, W], mask=[B, 1, H, W])``; any class with
+            ``forward``/``adjoint`` works (the reference's "forward class").
+        cg_iterations: iterations of the CG-SENSE baseline reported beside zero-filled (0: off).
+        divergence_factor: an item has diverged once its RMS exceeds ``divergence_factor·(1 + σ_i)``
+            (images are normalised to a 99th percentile of 1) or is not finite.
+        fail_fast: stop the run at the first diverged item instead of recording it as failed.
+        track_best_nrmse: DIAGNOSTIC that uses the ground truth: also return the iterate with the
+            lowest NRMSE against the target at the end of a level, as the reference pipeline does.
+            Never a reconstruction method; outputs are labelled ``oracle_best``.
+        channels_last: feed the network in channels-last memory format (faster convolutions on GPU).
+        compile: ``torch.compile`` the score network.
+        batch_invariant: on CPU, run convolutions without oneDNN, whose blocking depends on the
+            batch size: results are then bit-identical whatever the batch size or number of
+            processes, for ~15% more time. GPUs are unaffected (cuDNN is not batch-invariant either;
+            the guarantee there is equality to rounding).
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | None = None,
+        score_model: torch.nn.Module | None = None,
+        use_ema: bool = True,
+        sigmas: list[float] | None = None,
+        step_size: float | None = None,
+        steps_each: int = 3,
+        sigma_offset: int = 0,
+        noise_boost: float = 1.0,
+        dc_boost: float = 1.0,
+        prior_sampling: bool = False,
+        data_consistency: Literal["gaussian", "norm_matched"] = "gaussian",
+        norm_matched_weight: float = 5.0,
+        final_denoise: bool = False,
+        init: Literal["reference", "noise", "zero_filled"] = "reference",
+        init_sigma: float | None = None,
+        operator: str = "lit_sampler.operators.MultiCoilMRI",
+        cg_iterations: int = 10,
+        divergence_factor: float = 100.0,
+        fail_fast: bool = False,
+        track_best_nrmse: bool = False,
+        channels_last: bool = False,
+        compile: bool = False,
+        batch_invariant: bool = True,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["score_model"])
+        if (checkpoint is None) == (score_model is None):
+            raise ValueError("give exactly one of `checkpoint` (a file) and `score_model` (a module)")
+        network = load_score_model(checkpoint, use_ema=use_ema) if checkpoint is not None else score_model
+        self.score_model = network.eval().requires_grad_(False)
+        self.register_buffer("sigmas", self._resolve_sigmas(network, sigmas), persistent=False)
+        levels = len(self.sigmas)
+        if not 0 <= sigma_offset < levels:
+            raise ValueError(f"sigma_offset must lie in [0, {levels - 1}] for {levels} noise levels, got {sigma_offset}")
+        if steps_each < 1:
+            raise ValueError(f"steps_each must be at least 1, got {steps_each}")
+        if step_size is not None and not step_size > 0:
+            raise ValueError(f"step_size must be positive, got {step_size}")
+        self.operator_class = import_object(operator)
+        self._compiled = None
+        self._level_listeners: list = []
+        # per-item quality, cat-reduced across ranks; rows stay aligned across the metrics
+        self.item_snr = PerImageValues()
+        self.quality = torch.nn.ModuleDict(
+            {
+                f"{method}_{name}": {"psnr": FastMRIPSNR, "ssim": FastMRISSIM, "nmse": FastMRINMSE}[name]()
+                for method in METHODS
+                for name in QUALITY
+            }
+        )
+        self.summary: list[dict[str, Any]] = []
+
+    @staticmethod
+    def _resolve_sigmas(network: torch.nn.Module, sigmas: list[float] | None) -> torch.Tensor:
+        stored = getattr(network, "sigmas", None)
+        if sigmas is not None:
+            chosen = torch.as_tensor(sigmas, dtype=torch.float32)
+            if isinstance(stored, torch.Tensor) and stored.numel() != chosen.numel():
+                raise ValueError(
+                    f"sigmas: {chosen.numel()} levels given but the network was trained with {stored.numel()}"
+                )
+        elif isinstance(stored, torch.Tensor):
+            chosen = stored.detach().float().cpu()
+        else:
+            raise ValueError("sigmas: the score model has no `sigmas` buffer; give the noise levels in the config")
+        if chosen.dim() != 1 or chosen.numel() < 2 or not bool(torch.all(chosen[1:] < chosen[:-1])):
+            raise ValueError("sigmas must be a strictly descending list of at least two noise levels")
+        return chosen.clone()
+
+    # ------------------------------------------------------------------ knobs derived once
+    @property
+    def step_size(self) -> float:
+        """ε: the configured one, or Song & Ermon's technique 4 for this schedule and T."""
+        if self.hparams.step_size is not None:
+            return float(self.hparams.step_size)
+        sigmas = self.sigmas.double()
+        gamma = float((sigmas[:-1] / sigmas[1:]).mean())
+        return technique4_step_size(float(sigmas[-1]), gamma, self.hparams.steps_each)
+
+    @property
+    def network_evaluations(self) -> int:
+        """Score-network calls per chain: (L − k)·T (+1 for the final denoise)."""
+        hp = self.hparams
+        return (len(self.sigmas) - hp.sigma_offset) * hp.steps_each + int(hp.final_denoise)
+
+    def add_level_listener(self, listener) -> None:
+        """``listener(info)`` is called after every level of every chain (progress bars use this)."""
+        self._level_listeners.append(listener)
+
+    # ------------------------------------------------------------------ the network
+    def _network(self):
+        if self.hparams.compile and self._compiled is None:
+            self._compiled = torch.compile(self.score_model)
+        return self._compiled or self.score_model
+
+    def _score(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """s(x, i) in float32; the network alone runs under the trainer's autocast dtype."""
+        precision = str(getattr(self.trainer, "precision", "32-true")) if self._trainer is not None else "32-true"
+        dtype = AUTOCAST_DTYPES.get(precision)
+        param = next(self.score_model.parameters(), None)
+        net_input = x if param is None or dtype is not None else x.to(param.dtype)
+        if self.hparams.channels_last:
+            net_input = net_input.contiguous(memory_format=torch.channels_last)
+        onednn = torch.backends.mkldnn.enabled
+        if self.hparams.batch_invariant and x.device.type == "cpu":
+            torch.backends.mkldnn.enabled = False
+        try:
+            with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                out = self._network()(net_input, labels)
+        finally:
+            torch.backends.mkldnn.enabled = onednn
+        return out.float()
+
+    # ------------------------------------------------------------------ one batch
+    def _generators(self, batch: dict[str, Any]) -> list[torch.Generator]:
+        return [
+            seeded_generator(int(seed), key, "langevin", device=self.device)
+            for seed, key in zip(batch["seed"].tolist(), batch["item_key"])
+        ]
+
+    def _initial_state(self, batch, shape, generators) -> torch.Tensor:
+        init = self.hparams.init
+        from .sampling import randn_like
+
+        noise = randn_like(torch.empty(shape, device=self.device), generators)
+        if init == "reference":
+            return noise if self.hparams.prior_sampling else noise * 0.5**0.5
+        sigma = self.hparams.init_sigma
+        sigma = float(self.sigmas[self.hparams.sigma_offset]) if sigma is None else sigma
+        if init == "noise" or self.hparams.prior_sampling:
+            return sigma * noise
+        return complex_to_channels(batch["zero_filled"][:, None]) + sigma * noise
+
+    def _data_consistency(self, batch, operator):
+        if self.hparams.data_consistency == "norm_matched":
+            return NormMatchedDataConsistency(operator, batch["kspace"], weight=self.hparams.norm_matched_weight)
+        return GaussianDataConsistency(operator, batch["kspace"], batch["noise_var"].float(), dc_boost=self.hparams.dc_boost)
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> dict[str, Any] | None:
+        if batch.get("padding", False):
+            return None  # a rank that would otherwise get no batch (fewer batches than processes)
+        prior = self.hparams.prior_sampling
+        if not prior and "kspace" not in batch:
+            raise ValueError("prior_sampling is false but the data has no k-space; use prior_sampling: true")
+        generators = self._generators(batch)
+        if prior:
+            shape = (len(batch["item_key"]), *[int(v) for v in batch["image_shape"][0]])
+        else:
+            shape = (batch["kspace"].shape[0], 2, *batch["kspace"].shape[-2:])
+        operator = None if prior else self.operator_class(sens_maps=batch["sens_maps"], mask=batch["mask"])
+        tracker = _ChainTracker(self, batch, shape[0])
+        # FFTs, data consistency and the update in float32 whatever the trainer's precision
+        with torch.autocast(self.device.type, enabled=False):
+            x = annealed_langevin(
+                self._score,
+                self._initial_state(batch, shape, generators),
+                self.sigmas,
+                step_size=self.step_size,
+                steps_each=self.hparams.steps_each,
+                sigma_offset=self.hparams.sigma_offset,
+                noise_boost=self.hparams.noise_boost,
+                data_consistency=None if prior else self._data_consistency(batch, operator),
+                final_denoise=self.hparams.final_denoise,
+                generator=generators,
+                callback=tracker,
+            )
+            cg = cg_sense(operator, batch["kspace"], self.hparams.cg_iterations) if operator and self.hparams.cg_iterations else None
+        return self._outputs(batch, x, cg, tracker)
+
+    def _outputs(self, batch, x, cg, tracker) -> dict[str, Any]:
+        """Per-item results in data units (× scale), on the CPU, for the writer."""
+        out: dict[str, Any] = {
+            "item_key": list(batch["item_key"]),
+            "fname": list(batch["fname"]),
+            "slice_num": batch["slice_num"].tolist(),
+            "sample_idx": batch["sample_idx"].tolist(),
+            "snr_db": batch["snr_db"].tolist(),
+            "diverged_level": tracker.diverged_level.tolist(),
+        }
+        failed = [i for i, level in enumerate(out["diverged_level"]) if level >= 0]
+        for i in failed:
+            self._report_divergence(out, i)
+        images = channels_to_complex(x)
+        if self.hparams.prior_sampling:
+            out["sample"] = images.cpu()
+            return out
+        scale = batch["scale"].float().reshape(-1, 1, 1)
+        estimates = {"recon": images[:, 0] * scale, "zero_filled": batch["zero_filled"] * scale}
+        if cg is not None:
+            estimates["cg_sense"] = cg * scale
+        out.update({"reconstruction" if name == "recon" else name: value.cpu() for name, value in estimates.items()})
+        out["scale"] = batch["scale"].tolist()
+        out["noise_var"] = (batch["noise_var"].double() * batch["scale"].double() ** 2).tolist()
+        if tracker.best is not None:
+            out["oracle_best"] = (tracker.best * scale).cpu()
+            out["oracle_best_nrmse"] = tracker.best_nrmse.tolist()
+        if bool(batch["has_target"].all()):
+            target = batch["target"] * scale
+            out["target"] = target.cpu()
+            out["metrics"] = self._update_quality(batch, target, estimates, failed)
+        return out
+
+    def _report_divergence(self, out: dict[str, Any], i: int) -> None:
+        level = out["diverged_level"][i]
+        message = (
+            f"diverged: {out['fname'][i]} slice {out['slice_num'][i]} SNR {out['snr_db'][i]:g} dB "
+            f"sample {out['sample_idx'][i]} at level {level} (σ = {float(self.sigmas[level]):.4g}); "
+            f"the item is recorded as failed. Lower step_size (now {self.step_size:.3g})."
+        )
+        if self.hparams.fail_fast:
+            raise RuntimeError(message + " Stopping: fail_fast is set.")
+        log.warning(message)
+
+    def _update_quality(self, batch, target, estimates, failed) -> dict[str, list[float]]:
+        """Per-item PSNR/SSIM/NMSE of magnitudes (data range: the slice's target maximum)."""
+        target_mag = target.abs().double()
+        data_range = target_mag.flatten(1).amax(dim=1).clamp_min(torch.finfo(torch.float64).tiny)
+        self.item_snr.update(batch["snr_db"].double())
+        values: dict[str, list[float]] = {}
+        for method in METHODS:
+            estimate = estimates.get(method)
+            if estimate is None:
+                continue
+            magnitude = estimate.abs().double()
+            computed = {
+                "psnr": psnr(target_mag, magnitude, data_range),
+                "ssim": ssim(target_mag, magnitude, data_range),
+                "nmse": nmse(target_mag, magnitude),
+            }
+            if method == "recon" and failed:
+                for name in computed:
+                    computed[name][failed] = float("nan")
+            for name, value in computed.items():
+                self.quality[f"{method}_{name}"].extend(value)
+                values[f"{method}_{name}"] = value.tolist()
+        return values
+
+    def restore_quality(self, rows: list[dict[str, Any]]) -> None:
+        """Re-enter the metrics of items finished by an earlier run (resume), so the summary covers
+        the whole job. Call on one rank only: the values are gathered from every rank."""
+        rows = [row for row in rows if "metrics" in row]
+        if not rows:
+            return
+        self.item_snr.extend(torch.tensor([row["snr_db"] for row in rows]))
+        for name, metric in self.quality.items():
+            metric.extend(torch.tensor([row["metrics"].get(name, float("nan")) for row in rows]))
+
+    # ------------------------------------------------------------------ epoch end
+    def on_predict_epoch_end(self) -> None:
+        """Gather every rank's per-item metrics (collective: all ranks), summarise per SNR on rank 0."""
+        metrics = (self.item_snr, *self.quality.values())
+        with ExitStack() as synced:
+            for metric in metrics:
+                # an empty entry on every rank, so that ranks without items still join the gather
+                metric.extend(torch.zeros(0))
+                synced.enter_context(metric.sync_context())
+            snrs = self.item_snr.per_image().cpu()
+            values = {name: metric.per_image().cpu() for name, metric in self.quality.items()}
+        for metric in metrics:
+            metric.reset()
+        self.summary = summarise(snrs, values)
+        if self.trainer.is_global_zero and self.summary and self.logger is not None:
+            for row in self.summary:
+                label = row["snr"]
+                self.logger.log_metrics(
+                    {f"{label}/{key}": value for key, value in row.items() if isinstance(value, float)}, step=0
+                )
+
+
+def summarise(snrs: torch.Tensor, values: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
+    """Per-SNR means of every ``{method}_{metric}`` column; failed items (NaN) are counted, not averaged."""
+    rows = []
+    for snr in sorted(set(snrs.tolist()), reverse=True):
+        selected = snrs == snr
+        row: dict[str, Any] = {"snr": snr_label(snr), "snr_db": snr, "items": int(selected.sum())}
+        for name, column in values.items():
+            if column.numel() != snrs.numel():  # a method that was off in this run
+                continue
+            picked = column[selected]
+            picked = picked[~torch.isnan(picked)]
+            if picked.numel():
+                row[name] = float(picked.mean())
+        row["failed"] = int(torch.isnan(values["recon_psnr"][selected]).sum()) if "recon_psnr" in row else 0
+        rows.append(row)
+    return rows
+
+
+class _ChainTracker:
+    """The sampler's per-level callback: divergence per item without host syncs, progress
+    listeners, and the optional ground-truth (oracle) best-iterate diagnostic."""
+
+    def __init__(self, module: LangevinSampler, batch: dict[str, Any], batch_size: int):
+        self.module = module
+        self.factor = module.hparams.divergence_factor
+        self.diverged_level = torch.full((batch_size,), -1, dtype=torch.long, device=module.device)
+        self.best = None
+        self.best_nrmse = None
+        self.target = None
+        if module.hparams.track_best_nrmse and not module.hparams.prior_sampling and bool(batch["has_target"].all()):
+            self.target = batch["target"]
+            self.best_nrmse = torch.full((batch_size,), float("inf"), device=module.device)
+
+    def __call__(self, info: dict[str, Any]) -> None:
+        x = info["x"]
+        rms = x.flatten(1).square().mean(dim=1).sqrt()
+        bad = ~torch.isfinite(rms) | (rms > self.factor * (1.0 + info["sigma"]))
+        self.diverged_level = torch.where(bad & (self.diverged_level < 0), info["level"], self.diverged_level)
+        if self.target is not None:
+            image = channels_to_complex(x)[:, 0]
+            error = (image - self.target).flatten(1).norm(dim=1) / self.target.flatten(1).norm(dim=1)
+            better = error < self.best_nrmse
+            self.best_nrmse = torch.where(better, error, self.best_nrmse)
+            self.best = image if self.best is None else torch.where(better[:, None, None], image, self.best)
+        for listener in self.module._level_listeners:
+            listener(info)

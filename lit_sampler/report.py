@@ -1,0 +1,289 @@
+"""End-of-run assembly (rank 0): volume files, metric tables, the figure and TensorBoard images."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from .metrics import volume_metrics
+from .noise import snr_label
+
+log = logging.getLogger(__name__)
+
+ESTIMATES = ("recon", "zero_filled", "cg_sense")
+
+
+def assemble_run(
+    run_dir: Path,
+    shards: list[dict[str, Any]],
+    summary: list[dict[str, Any]],
+    settings: dict[str, Any],
+    logger: Any = None,
+    figure_slices: int = 2,
+    save_samples: bool = True,
+) -> None:
+    """Turn the item shards of a run into its user-facing outputs (see :mod:`lit_sampler.writer`)."""
+    from .writer import write_csv
+
+    if not shards:
+        log.warning("no finished items in %s: nothing to assemble", run_dir)
+        return
+    if shards[0]["fname"] == "prior":
+        write_prior_samples(run_dir, shards, settings)
+        save_figure(run_dir / "figure.png", prior_panels(shards, figure_slices * 4))
+        return
+    volumes = [build_volume(group) for group in group_volumes(shards)]
+    for volume in volumes:
+        write_volume(run_dir, volume, settings, save_samples)
+    write_csv(run_dir / "metrics.csv", [metrics_row(shard) for shard in sorted(shards, key=shard_order)])
+    volume_rows = [row for row in (volume_metrics_row(v) for v in volumes) if row]
+    if volume_rows:
+        write_csv(run_dir / "volume_metrics.csv", volume_rows)
+    table = summary_rows(summary, volume_rows)
+    if table:
+        write_csv(run_dir / "summary.csv", table)
+        print(format_summary(table))
+    panels = figure_panels(volumes, figure_slices)
+    save_figure(run_dir / "figure.png", panels)
+    log_to_tensorboard(logger, shards, volume_rows, panels)
+    print(f"results in {run_dir}")
+
+
+# ---------------------------------------------------------------------------- volumes
+def shard_order(shard: dict[str, Any]) -> tuple:
+    return (-shard["snr_db"], shard["fname"], shard["slice_num"], shard["sample_idx"])
+
+
+def group_volumes(shards: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    groups: dict[tuple, list] = defaultdict(list)
+    for shard in sorted(shards, key=shard_order):
+        groups[(-shard["snr_db"], shard["fname"])].append(shard)
+    return list(groups.values())
+
+
+def build_volume(shards: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack the slices of one (file, SNR); the reconstruction is the posterior mean over samples
+    (diverged samples left out), ``std`` the per-pixel standard deviation of the samples."""
+    by_slice: dict[int, list] = defaultdict(list)
+    for shard in shards:
+        by_slice[shard["slice_num"]].append(shard)
+    slices = sorted(by_slice)
+    samples, means, stds = [], [], []
+    for s in slices:
+        stack = torch.stack([item["reconstruction"] for item in by_slice[s]])
+        usable = stack[[item["status"] == "ok" for item in by_slice[s]]]
+        mean = usable.mean(dim=0) if len(usable) else torch.full_like(stack[0], complex(math.nan, math.nan))
+        std = (usable - mean).abs().square().mean(dim=0).sqrt() if len(usable) else mean.abs()
+        samples.append(stack)
+        means.append(mean)
+        stds.append(std)
+    first = [by_slice[s][0] for s in slices]
+    volume = {
+        "fname": shards[0]["fname"],
+        "snr_db": shards[0]["snr_db"],
+        "slices": slices,
+        "mean": torch.stack(means),
+        "std": torch.stack(stds),
+        "samples": torch.stack(samples) if len({len(x) for x in samples}) == 1 else None,
+        "num_samples": [len(by_slice[s]) for s in slices],
+        "failed": [sum(item["status"] != "ok" for item in by_slice[s]) for s in slices],
+        "scale": [item["scale"] for item in first],
+        "noise_var": [item["noise_var"] for item in first],
+    }
+    for name in ("target", "zero_filled", "cg_sense"):
+        if all(name in item for item in first):
+            volume[name] = torch.stack([item[name] for item in first])
+    return volume
+
+
+def write_volume(run_dir: Path, volume: dict[str, Any], settings: dict[str, Any], save_samples: bool) -> Path:
+    """``reconstructions/<snr>/<file>.h5``: fastMRI's ``reconstruction`` (magnitude of the posterior
+    mean) plus the complex mean, std, samples and baselines, with the run's settings as attributes."""
+    path = run_dir / "reconstructions" / snr_label(volume["snr_db"]) / volume["fname"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with h5py.File(temporary, "w") as handle:
+            handle["reconstruction"] = volume["mean"].abs().numpy().astype(np.float32)
+            handle["reconstruction_complex"] = volume["mean"].numpy().astype(np.complex64)
+            if max(volume["num_samples"]) > 1:
+                handle["std"] = volume["std"].numpy().astype(np.float32)
+                if save_samples and volume["samples"] is not None:
+                    handle["samples"] = volume["samples"].numpy().astype(np.complex64)
+            for name in ("target", "zero_filled", "cg_sense"):
+                if name in volume:
+                    handle[name] = volume[name].abs().numpy().astype(np.float32)
+            handle["slice_num"] = np.asarray(volume["slices"], dtype=np.int64)
+            handle["scale"] = np.asarray(volume["scale"], dtype=np.float64)
+            handle["noise_var"] = np.asarray(volume["noise_var"], dtype=np.float64)
+            handle["failed_samples"] = np.asarray(volume["failed"], dtype=np.int64)
+            handle.attrs["snr_db"] = volume["snr_db"]
+            for key, value in settings.items():
+                handle.attrs[f"sampler.{key}"] = "null" if value is None else value if isinstance(value, (int, float, str, bool)) else str(value)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_prior_samples(run_dir: Path, shards: list[dict[str, Any]], settings: dict[str, Any]) -> Path:
+    shards = sorted(shards, key=lambda s: s["sample_idx"])
+    samples = torch.stack([s["sample"] for s in shards])
+    path = run_dir / "samples.h5"
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with h5py.File(temporary, "w") as handle:
+        handle["samples"] = samples.numpy().astype(np.complex64)
+        handle["magnitude"] = samples.abs().numpy().astype(np.float32)
+        handle["diverged_level"] = np.asarray([s["diverged_level"] for s in shards])
+        for key, value in settings.items():
+            handle.attrs[f"sampler.{key}"] = "null" if value is None else value if isinstance(value, (int, float, str, bool)) else str(value)
+    os.replace(temporary, path)
+    print(f"{len(shards)} prior samples in {path}")
+    return path
+
+
+# ---------------------------------------------------------------------------- tables
+def metrics_row(shard: dict[str, Any]) -> dict[str, Any]:
+    row = {key: shard[key] for key in ("fname", "slice_num", "snr_db", "sample_idx", "status", "diverged_level")}
+    row.update(scale=shard.get("scale"), noise_var=shard.get("noise_var"))
+    row.update(shard.get("metrics", {}))
+    return row
+
+
+def volume_metrics_row(volume: dict[str, Any]) -> dict[str, Any] | None:
+    """fastMRI ``evaluate.py`` numbers of one volume (data range: the target volume's maximum)."""
+    if "target" not in volume:
+        return None
+    target = volume["target"].abs().double()
+    row: dict[str, Any] = {"fname": volume["fname"], "snr_db": volume["snr_db"], "slices": len(volume["slices"])}
+    estimates = {"recon": volume["mean"], "zero_filled": volume.get("zero_filled"), "cg_sense": volume.get("cg_sense")}
+    for method, estimate in estimates.items():
+        if estimate is None or not torch.isfinite(estimate.abs()).all():
+            continue
+        for name, value in volume_metrics(target, estimate.abs().double()).items():
+            row[f"{method}_{name}"] = value
+    return row
+
+
+def summary_rows(summary: list[dict[str, Any]], volume_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per SNR: means of per-slice metrics (from the module) and of per-volume fastMRI metrics."""
+    table = []
+    for row in summary:
+        merged = dict(row)
+        volumes = [v for v in volume_rows if v["snr_db"] == row["snr_db"]]
+        for key in sorted({k for v in volumes for k in v if "_" in k and k not in ("snr_db",)}):
+            values = [v[key] for v in volumes if key in v]
+            if values and all(isinstance(x, float) for x in values):
+                merged[f"volume_{key}"] = float(np.mean(values))
+        table.append(merged)
+    return table
+
+
+def format_summary(table: list[dict[str, Any]]) -> str:
+    """A plain-text table: one line per SNR and method (per-slice means; volume PSNR in brackets)."""
+    lines = [f"{'SNR':>9}  {'method':<11} {'PSNR (dB)':>9} {'SSIM':>7} {'NMSE':>9} {'vol PSNR':>9} {'items':>6} {'failed':>6}"]
+    for row in table:
+        for method in ESTIMATES:
+            if f"{method}_psnr" not in row:
+                continue
+            label = f"{row['snr_db']:g} dB" if math.isfinite(row["snr_db"]) else "no noise"
+            lines.append(
+                f"{label:>9}  {method:<11} {row[f'{method}_psnr']:9.2f} {row[f'{method}_ssim']:7.4f} "
+                f"{row[f'{method}_nmse']:9.5f} {row.get(f'volume_{method}_psnr', math.nan):9.2f} "
+                f"{row['items']:6d} {row['failed'] if method == 'recon' else 0:6d}"
+            )
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- pictures
+def figure_panels(volumes: list[dict[str, Any]], figure_slices: int) -> list[tuple[str, list[tuple[str, np.ndarray]]]]:
+    """Rows (one per SNR and shown slice) of (title, magnitude image) panels:
+    target | zero-filled | reconstruction | error | std."""
+    rows = []
+    by_snr: dict[float, list] = defaultdict(list)
+    for volume in volumes:
+        by_snr[volume["snr_db"]].append(volume)
+    for snr in sorted(by_snr, reverse=True):
+        shown = [(v, i) for v in by_snr[snr] for i in range(len(v["slices"]))][:figure_slices]
+        for volume, i in shown:
+            recon = volume["mean"][i].abs().numpy()
+            panels = []
+            if "target" in volume:
+                target = volume["target"][i].abs().numpy()
+                panels.append(("target", target))
+            if "zero_filled" in volume:
+                panels.append(("zero-filled", volume["zero_filled"][i].abs().numpy()))
+            panels.append(("reconstruction", recon))
+            if "target" in volume:
+                panels.append(("|error|", np.abs(recon - target)))
+            if max(volume["num_samples"]) > 1:
+                panels.append(("std", volume["std"][i].numpy()))
+            label = f"{snr:g} dB" if math.isfinite(snr) else "no noise"
+            rows.append((f"{volume['fname']} s{volume['slices'][i]} · {label}", panels))
+    return rows
+
+
+def prior_panels(shards: list[dict[str, Any]], count: int) -> list[tuple[str, list[tuple[str, np.ndarray]]]]:
+    shown = sorted(shards, key=lambda s: s["sample_idx"])[:count]
+    panels = [(f"sample {s['sample_idx']}", s["sample"][0].abs().numpy()) for s in shown]
+    return [("prior samples", panels[i : i + 4]) for i in range(0, len(panels), 4)]
+
+
+def save_figure(path: Path, rows: list[tuple[str, list[tuple[str, np.ndarray]]]]) -> None:
+    if not rows:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = max(len(panels) for _, panels in rows)
+    fig, axes = plt.subplots(len(rows), columns, figsize=(2.4 * columns, 2.5 * len(rows)), squeeze=False)
+    for r, (label, panels) in enumerate(rows):
+        vmax = float(np.nanmax(panels[0][1])) or 1.0
+        for c in range(columns):
+            axis = axes[r][c]
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if c >= len(panels):
+                axis.axis("off")
+                continue
+            title, image = panels[c]
+            axis.imshow(image, cmap="gray", vmin=0, vmax=vmax if title not in ("|error|", "std") else None)
+            axis.set_title(title, fontsize=9)
+        axes[r][0].set_ylabel(label, fontsize=8)
+    fig.tight_layout()
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+    fig.savefig(temporary, dpi=110)
+    plt.close(fig)
+    os.replace(temporary, path)
+
+
+def log_to_tensorboard(logger: Any, shards, volume_rows, panels) -> None:
+    """Per-slice and per-volume scalars and the image grids, when the logger is TensorBoard."""
+    experiment = getattr(logger, "experiment", None)
+    if experiment is None or not hasattr(experiment, "add_scalar"):
+        return
+    for shard in sorted(shards, key=shard_order):
+        for name, value in shard.get("metrics", {}).items():
+            if shard["sample_idx"] == 0 and math.isfinite(value):
+                tag = f"slices/{snr_label(shard['snr_db'])}/{shard['fname']}/{name}"
+                experiment.add_scalar(tag, value, global_step=shard["slice_num"])
+    for row in volume_rows:
+        for name, value in row.items():
+            if isinstance(value, float) and name != "snr_db":
+                experiment.add_scalar(f"volumes/{snr_label(row['snr_db'])}/{row['fname']}/{name}", value, 0)
+    for index, (label, row_panels) in enumerate(panels):
+        vmax = float(np.nanmax(row_panels[0][1])) or 1.0
+        grid = np.concatenate([np.clip(np.nan_to_num(image) / vmax, 0, 1) for _, image in row_panels], axis=1)
+        experiment.add_image(f"grids/{index:02d} {label}", grid[None].astype(np.float32), global_step=0)
+    experiment.flush()
