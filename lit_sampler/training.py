@@ -53,6 +53,10 @@ class ScoreMatching(pl.LightningModule):
         lr_final: if set, the learning rate follows a cosine from ``lr`` down to ``lr_final`` over
             the run's optimizer steps (``trainer.max_steps`` or epochs); ``None`` keeps it constant.
         ema_rate: μ of the EMA shadow θ̄ ← μ θ̄ + (1 − μ) θ.
+        ema_warmup: use μ_n = min(μ, (1 + n)/(10 + n)) at optimizer step n, so the shadow forgets
+            the random initialisation within the first steps (with a plain μ = 0.999 half of the
+            initial weights would still be in the shadow after 700 steps; the reference trains
+            ~100k steps, where it does not matter).
         input_map: the network's h = 2x − 1 input map (on in the reference MRI checkpoints).
         technique1_images: images used to estimate σ_begin.
         log_images: images shown in TensorBoard (noisy / denoised / clean) at each validation.
@@ -71,6 +75,7 @@ class ScoreMatching(pl.LightningModule):
         adam_eps: float = 1e-3,
         weight_decay: float = 0.0,
         ema_rate: float = 0.999,
+        ema_warmup: bool = True,
         input_map: bool = True,
         technique1_images: int = 2000,
         log_images: int = 8,
@@ -123,6 +128,9 @@ class ScoreMatching(pl.LightningModule):
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         rate = self.hparams.ema_rate
+        if self.hparams.ema_warmup:
+            step = self.global_step
+            rate = min(rate, (1 + step) / (10 + step))
         with torch.no_grad():
             for shadow, param in zip(self.ema_model.parameters(), self.score_model.parameters()):
                 shadow.lerp_(param.detach(), 1.0 - rate)
