@@ -1,0 +1,65 @@
+"""Slim a ``lit_sampler fit`` checkpoint for sampling: keep the weights (raw and EMA) and the
+hyper-parameters, drop optimizer and loop state (about two thirds of the file).
+
+    python scripts/export_checkpoint.py lightning_logs/train_demo/version_0/checkpoints/last.ckpt demo/model.ckpt
+
+The result still loads with ``load_score_model`` / ``checkpoint:`` (EMA weights by default) and is
+checked to give the same network outputs as the original before it is written (atomically).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from lit_sampler.models import CheckpointError, describe_checkpoint, load_score_model
+
+KEPT = ("state_dict", "hyper_parameters", "epoch", "global_step", "pytorch-lightning_version")
+
+
+def export(source: Path, destination: Path) -> None:
+    checkpoint = torch.load(source, map_location="cpu", weights_only=False)
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{source}: not a `lit_sampler fit` checkpoint (no 'state_dict')")
+    slim = {key: checkpoint[key] for key in KEPT if key in checkpoint}
+    slim["hyper_parameters"] = dict(slim.get("hyper_parameters", {}))
+    buffer = io.BytesIO()
+    torch.save(slim, buffer)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(buffer.getvalue())
+    try:
+        original, exported = load_score_model(source), load_score_model(temporary)
+        x = torch.randn(2, original.in_channels, 16, 16, generator=torch.Generator().manual_seed(0))
+        labels = torch.tensor([0, len(original.sigmas) - 1])
+        with torch.no_grad():
+            if not torch.equal(original(x, labels), exported(x, labels)):
+                raise CheckpointError(f"{destination}: exported weights do not reproduce {source}")
+        os.replace(temporary, destination)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", type=Path, help="checkpoint written by `python -m lit_sampler fit`")
+    parser.add_argument("destination", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        export(args.source, args.destination)
+    except (CheckpointError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    info = describe_checkpoint(args.destination)
+    size = args.destination.stat().st_size / 1e6
+    print(f"wrote {args.destination} ({size:.1f} MB): {info.variant}, ngf {info.ngf}, {info.num_classes} levels")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
