@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,16 @@ ESTIMATES = ("recon", "zero_filled", "cg_sense")
 def assemble_run(
     run_dir: Path,
     shards: list[dict[str, Any]],
-    summary: list[dict[str, Any]],
     settings: dict[str, Any],
     logger: Any = None,
     figure_slices: int = 2,
     save_samples: bool = True,
 ) -> None:
-    """Turn the item shards of a run into its user-facing outputs (see :mod:`lit_sampler.writer`)."""
+    """Turn the item shards of a run into its user-facing outputs (see :mod:`lit_sampler.writer`).
+
+    Everything is computed from the shards sorted by item, so the files are bit-identical however
+    the items were computed: in one run or resumed, in any order, batch size or number of processes.
+    """
     from .writer import write_csv
 
     if not shards:
@@ -47,7 +49,7 @@ def assemble_run(
     volume_rows = [row for row in (volume_metrics_row(v) for v in volumes) if row]
     if volume_rows:
         write_csv(run_dir / "volume_metrics.csv", volume_rows)
-    table = summary_rows(summary, volume_rows)
+    table = summary_rows(summarise_shards(shards), volume_rows)
     if table:
         write_csv(run_dir / "summary.csv", table)
         print(format_summary(table))
@@ -107,10 +109,10 @@ def build_volume(shards: list[dict[str, Any]]) -> dict[str, Any]:
 def write_volume(run_dir: Path, volume: dict[str, Any], settings: dict[str, Any], save_samples: bool) -> Path:
     """``reconstructions/<snr>/<file>.h5``: fastMRI's ``reconstruction`` (magnitude of the posterior
     mean) plus the complex mean, std, samples and baselines, with the run's settings as attributes."""
+    from .writer import atomic_target
+
     path = run_dir / "reconstructions" / snr_label(volume["snr_db"]) / volume["fname"]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_target(path) as temporary:
         with h5py.File(temporary, "w") as handle:
             handle["reconstruction"] = volume["mean"].abs().numpy().astype(np.float32)
             handle["reconstruction_complex"] = volume["mean"].numpy().astype(np.complex64)
@@ -128,25 +130,21 @@ def write_volume(run_dir: Path, volume: dict[str, Any], settings: dict[str, Any]
             handle.attrs["snr_db"] = volume["snr_db"]
             for key, value in settings.items():
                 handle.attrs[f"sampler.{key}"] = "null" if value is None else value if isinstance(value, (int, float, str, bool)) else str(value)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
     return path
 
 
 def write_prior_samples(run_dir: Path, shards: list[dict[str, Any]], settings: dict[str, Any]) -> Path:
     shards = sorted(shards, key=lambda s: s["sample_idx"])
     samples = torch.stack([s["sample"] for s in shards])
+    from .writer import atomic_target
+
     path = run_dir / "samples.h5"
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with h5py.File(temporary, "w") as handle:
+    with atomic_target(path) as temporary, h5py.File(temporary, "w") as handle:
         handle["samples"] = samples.numpy().astype(np.complex64)
         handle["magnitude"] = samples.abs().numpy().astype(np.float32)
         handle["diverged_level"] = np.asarray([s["diverged_level"] for s in shards])
         for key, value in settings.items():
             handle.attrs[f"sampler.{key}"] = "null" if value is None else value if isinstance(value, (int, float, str, bool)) else str(value)
-    os.replace(temporary, path)
     print(f"{len(shards)} prior samples in {path}")
     return path
 
@@ -157,6 +155,26 @@ def metrics_row(shard: dict[str, Any]) -> dict[str, Any]:
     row.update(scale=shard.get("scale"), noise_var=shard.get("noise_var"))
     row.update(shard.get("metrics", {}))
     return row
+
+
+def summarise_shards(shards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-SNR means of the per-item metrics (the module's :func:`~lit_sampler.module.summarise`),
+    taken over the shards in item order: the sums run in one fixed order, so ``summary.csv`` does
+    not depend on which items an earlier run finished or how the ranks gathered them."""
+    from .module import METHODS, QUALITY, summarise
+
+    rows = [shard for shard in sorted(shards, key=shard_order) if "metrics" in shard]
+    if not rows:
+        return []
+    present = {name for shard in rows for name in shard["metrics"]}
+    names = [f"{m}_{q}" for m in METHODS for q in QUALITY if f"{m}_{q}" in present]
+    names += sorted(present - set(names))
+    snrs = torch.tensor([float(shard["snr_db"]) for shard in rows], dtype=torch.float64)
+    values = {
+        name: torch.tensor([float(shard["metrics"].get(name, math.nan)) for shard in rows], dtype=torch.float64)
+        for name in names
+    }
+    return summarise(snrs, values)
 
 
 def volume_metrics_row(volume: dict[str, Any]) -> dict[str, Any] | None:
@@ -193,12 +211,14 @@ def format_summary(table: list[dict[str, Any]]) -> str:
     lines = [f"{'SNR':>9}  {'method':<11} {'PSNR (dB)':>9} {'SSIM':>7} {'NMSE':>9} {'vol PSNR':>9} {'items':>6} {'failed':>6}"]
     for row in table:
         for method in ESTIMATES:
-            if f"{method}_psnr" not in row:
+            # the recon line also when every item failed (no mean to show, but the count)
+            if f"{method}_psnr" not in row and not (method == "recon" and row.get("failed")):
                 continue
             label = f"{row['snr_db']:g} dB" if math.isfinite(row["snr_db"]) else "no noise"
             lines.append(
-                f"{label:>9}  {method:<11} {row[f'{method}_psnr']:9.2f} {row[f'{method}_ssim']:7.4f} "
-                f"{row[f'{method}_nmse']:9.5f} {row.get(f'volume_{method}_psnr', math.nan):9.2f} "
+                f"{label:>9}  {method:<11} {row.get(f'{method}_psnr', math.nan):9.2f} "
+                f"{row.get(f'{method}_ssim', math.nan):7.4f} "
+                f"{row.get(f'{method}_nmse', math.nan):9.5f} {row.get(f'volume_{method}_psnr', math.nan):9.2f} "
                 f"{row['items']:6d} {row['failed'] if method == 'recon' else 0:6d}"
             )
     return "\n".join(lines)
@@ -262,10 +282,13 @@ def save_figure(path: Path, rows: list[tuple[str, list[tuple[str, np.ndarray]]]]
             axis.set_title(title, fontsize=9)
         axes[r][0].set_ylabel(label, fontsize=8)
     fig.tight_layout()
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    fig.savefig(temporary, dpi=110)
-    plt.close(fig)
-    os.replace(temporary, path)
+    from .writer import atomic_target
+
+    try:
+        with atomic_target(path) as temporary:
+            fig.savefig(temporary, dpi=110, format="png")
+    finally:
+        plt.close(fig)
 
 
 def log_to_tensorboard(logger: Any, shards, volume_rows, panels) -> None:

@@ -5,48 +5,223 @@ Layout of a run directory (``output_dir``, default the logger's ``lightning_logs
     items/<snr>/<file>/s<slice>_n<sample>.pt     one finished item (written atomically, per batch)
     reconstructions/<snr>/<file>.h5              fastMRI-style volume: ``reconstruction`` [slices, H, W]
     metrics.csv  volume_metrics.csv  summary.csv  figure.png
+    run_settings.json                            the settings the items were computed with
 
 Shards make the run restartable (an item whose shard exists is never computed again) and let
 every rank write its own items: no two processes ever write one file. Volumes, tables and the
-figure are assembled by rank 0 once every rank has finished. Every file appears under its final
-name only when complete (temporary file + ``os.replace``).
+figure are assembled by rank 0 once every rank has finished, from the shards in item order (so
+they do not depend on how or in how many runs the items were computed). Every file appears under
+its final name only when complete (:func:`atomic_target`: temporary ``.<name>.<pid>.tmp``, fsync,
+``os.replace``); a rerun removes the temporary files of dead runs, and refuses a directory whose
+``run_settings.json`` differs from its own settings. See ``docs/reliability.md``.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import errno
 import io
+import json
 import logging
 import math
 import os
+import re
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 
+from . import faults
 from .noise import snr_label
 from .report import assemble_run
 
 log = logging.getLogger(__name__)
 
 SHARD_FIELDS = ("reconstruction", "sample", "zero_filled", "cg_sense", "target", "oracle_best")
+# what an interrupted write leaves behind: ``.<final name>.<pid>.tmp`` and the writability probe
+TEMPORARY = re.compile(r"^\.(?:.+\.(?P<pid>\d+)\.tmp(?:\.png)?|write-test-(?P<probe>\d+))$")
+
+
+class OutputError(OSError):
+    """The run directory cannot take a result (unwritable, disk full) or holds a damaged one.
+
+    ``str()`` is the whole message; ``errno`` is kept from the underlying error.
+    """
+
+    def __init__(self, message: str, code: int | None = None):
+        super().__init__(message)
+        self.errno = code
+
+
+class ResumeMismatchError(ValueError):
+    """The output directory holds results of other settings: resuming there would mix them."""
+
+
+# sampler options that change speed, not results (to rounding), and may differ between a run and its resume
+PERFORMANCE_SETTINGS = frozenset({"compile", "compile_mode", "channels_last", "cuda_graph", "batch_invariant", "fail_fast"})
+SETTINGS_FILE = "run_settings.json"
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """JSON-ready description of a setting (objects such as masks by class and public attributes)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if depth > 3:  # (never a repr: it may hold an address, which would differ on every run)
+        return f"{type(value).__module__}.{type(value).__qualname__}"
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, torch.Tensor):
+        return value.tolist() if value.numel() <= 64 else f"tensor {list(value.shape)} sum {float(value.double().sum())!r}"
+    cls = f"{type(value).__module__}.{type(value).__qualname__}"
+    if dataclasses.is_dataclass(value):
+        return {"class": cls, **{f.name: _plain(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value)}}
+    fields = {k: _plain(v, depth + 1) for k, v in vars(value).items() if not k.startswith("_")} if hasattr(value, "__dict__") else {}
+    return {"class": cls, **fields}
+
+
+def run_settings(pl_module: pl.LightningModule, datamodule: Any) -> dict[str, Any]:
+    """What decides an item's result: the sampler's options (less :data:`PERFORMANCE_SETTINGS`) and
+    the measurement settings of the data module (seed, mask, geometry, target, scale, maps)."""
+    model = {
+        k: _plain(v) for k, v in dict(getattr(pl_module, "hparams", {})).items()
+        if k not in PERFORMANCE_SETTINGS and not k.startswith("_")  # (not the CLI's `_class_path` etc.)
+    }
+    transform = getattr(datamodule, "transform", None)
+    data = {
+        "seed": getattr(datamodule, "seed", None),
+        "mask": _plain(getattr(transform, "mask_fn", None)),
+        "scale_percentile": getattr(transform, "scale_percentile", None),
+        "target": getattr(transform, "target", None),
+        "geometry": _plain(getattr(datamodule, "geometry", None)),
+        "use_file_mask": getattr(datamodule, "use_file_mask", None),
+        "maps_dir": _plain(getattr(datamodule, "maps_dir", None)),
+        "maps_key": getattr(datamodule, "maps_key", None),
+        "image_shape": _plain(getattr(datamodule, "_image_shape", None)),
+    }
+    return {"model": model, "data": data}
+
+
+def check_run_settings(root: Path, settings: dict[str, Any]) -> None:
+    """First run: record ``settings`` in ``root/run_settings.json``. Later runs (resume) must have the
+    same, or finished items of other settings would be mixed into the volumes and tables."""
+    path = root / SETTINGS_FILE
+    text = json.dumps(settings, indent=1, sort_keys=True)
+    if not path.exists():
+        atomic_write_bytes(path, text.encode())
+        return
+    settings = json.loads(text)  # compare like with like (tuples as lists, …)
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise OutputError(f"{path}: unreadable ({error}); delete it only if the results there match this config") from error
+    changed = []
+    for part in ("model", "data"):
+        old, new = stored.get(part, {}), settings[part]
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                changed.append(f"{part}.{key}: {json.dumps(old.get(key))} -> {json.dumps(new.get(key))}")
+    if changed:
+        shown = "; ".join(changed[:4]) + (f"; and {len(changed) - 4} more" if len(changed) > 4 else "")
+        raise ResumeMismatchError(
+            f"output directory {root} holds results of other settings ({shown}); resuming there would mix "
+            f"them: use another output_dir, or restore those settings"
+        )
+
+
+def _describe_write_error(path: Path, error: OSError) -> OutputError:
+    if isinstance(error, OutputError):
+        return error
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OutputError(
+            f"disk full: cannot write {path} ({error.strerror}); free space on the file system of "
+            f"{path.parent} and run the same command again: finished items are kept",
+            error.errno,
+        )
+    return OutputError(f"cannot write {path}: {error.strerror or error}", error.errno)
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make a rename durable (power loss); best effort where directories cannot be opened."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+@contextmanager
+def atomic_target(path: Path) -> Iterator[Path]:
+    """Yield a temporary path to write ``path``'s content to; on success the temporary file is
+    fsynced and renamed to ``path`` (``os.replace``, atomic), on any failure it is removed. So
+    ``path`` is always either absent, its old version, or complete. A process killed meanwhile
+    leaves only ``.<name>.<pid>.tmp``, which the next run removes. ``OSError``s come out as one
+    :class:`OutputError` naming the file (and saying so when the disk is full)."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield temporary
+        with open(temporary, "rb+") as handle:
+            os.fsync(handle.fileno())
+        faults.before_rename(temporary)  # test-only fault injection (no-op unless LIT_SAMPLER_FAULT is set)
+        os.replace(temporary, path)
+    except BaseException as error:
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if isinstance(error, OSError):
+            raise _describe_write_error(path, error) from error
+        raise
+    _fsync_directory(path.parent)
+    faults.after_rename(path)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is either absent or complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    """Write ``data`` to ``path`` so that ``path`` is either absent (or its old version) or complete."""
+    with atomic_target(path) as temporary:
         with open(temporary, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(root: Path) -> int:
+    """Delete what interrupted writes left in the run directory ``root`` (itself, ``items/`` and
+    ``reconstructions/``): temporary files of processes that no longer run, or of this very process
+    (which has written nothing yet). Returns how many."""
+    removed = 0
+    candidates = [*root.glob(".*"), *(root / "items").rglob(".*"), *(root / "reconstructions").rglob(".*")]
+    for candidate in candidates:
+        match = TEMPORARY.match(candidate.name)
+        if match is None or not candidate.is_file():
+            continue
+        pid = int(match.group("pid") or match.group("probe"))
+        if pid == os.getpid() or not _process_alive(pid):
+            candidate.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def shard_path(root: Path, fname: str, slice_num: int, snr_db: float, sample_idx: int) -> Path:
@@ -82,15 +257,10 @@ class ReconstructionWriter(BasePredictionWriter):
         # trainer.log_dir is a collective under DDP: every rank must ask
         root = Path(self.output_dir) if self.output_dir else Path(trainer.log_dir or trainer.default_root_dir)
         self.run_dir = root
-        if trainer.is_global_zero:
-            try:
-                (root / "items").mkdir(parents=True, exist_ok=True)
-                probe = root / f".write-test-{os.getpid()}"
-                probe.write_bytes(b"")
-                probe.unlink()
-            except OSError as error:
-                raise OSError(f"output directory {root} is not writable: {error.strerror}") from error
-        trainer.strategy.barrier("writer-setup")
+        # rank 0 prepares the directory while the other ranks wait; a failure there reaches every
+        # rank through the broadcast, so no rank is left waiting in a collective
+        settings = run_settings(pl_module, trainer.datamodule)
+        self._on_all_ranks(trainer, lambda: self._prepare_directory(root, settings))
         # resume: items with a shard are done; the data module leaves them out, the module's
         # metrics take their stored values (on one rank: the metrics gather across ranks)
         datamodule = trainer.datamodule
@@ -98,11 +268,66 @@ class ReconstructionWriter(BasePredictionWriter):
         finished = self.finished_shards()
         if finished and hasattr(datamodule, "exclude_items"):
             datamodule.exclude_items({item_key_of(path) for path in finished})
-        if finished and trainer.is_global_zero and hasattr(pl_module, "restore_quality"):
-            pl_module.restore_quality([load_shard(path, metadata_only=True) for path in finished])
-        if finished and trainer.is_global_zero:
-            print(f"resuming in {root}: {len(finished)} finished items are kept")
-        trainer.strategy.barrier("writer-resume")
+
+        def restore() -> None:
+            if finished and hasattr(pl_module, "restore_quality"):
+                pl_module.restore_quality([load_shard(path, metadata_only=True) for path in finished])
+            if finished:
+                print(f"resuming in {root}: {len(finished)} finished items are kept")
+
+        self._on_all_ranks(trainer, restore)
+        if finished and hasattr(datamodule, "items") and not datamodule.items:
+            # nothing left to compute: Lightning skips the whole loop (no on_predict_end), so the
+            # outputs are assembled here — a run killed while assembling completes on its rerun
+            self._on_all_ranks(trainer, lambda: self._assemble(trainer, pl_module))
+
+    def _assemble(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        assemble_run(
+            self.run_dir,
+            [load_shard(path) for path in self.finished_shards()],
+            # the settings that decide the results (the same in a run and its resume, so the files are too)
+            settings=run_settings(pl_module, trainer.datamodule)["model"],
+            logger=trainer.logger,
+            figure_slices=self.figure_slices,
+            save_samples=self.save_samples,
+        )
+
+    @staticmethod
+    def _prepare_directory(root: Path, settings: dict[str, Any]) -> None:
+        try:
+            (root / "items").mkdir(parents=True, exist_ok=True)
+            probe = root / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            reason = "the disk is full" if error.errno in (errno.ENOSPC, errno.EDQUOT) else error.strerror or error
+            raise OutputError(
+                f"output directory {root} is not writable ({reason}); set the writer's output_dir "
+                "to a writable folder", error.errno
+            ) from error
+        stale = remove_stale_temporaries(root)
+        if stale:
+            log.info("removed %d temporary file(s) left by an interrupted run in %s", stale, root)
+        check_run_settings(root, settings)
+
+    @staticmethod
+    def _on_all_ranks(trainer: pl.Trainer, work) -> None:
+        """Run ``work`` on rank 0 while the other ranks wait in a broadcast; if it fails, rank 0
+        raises its error and every other rank an :class:`OutputError` with the same message, so no
+        rank is left waiting in a collective for a rank that has stopped."""
+        problem = None
+        local: Exception | None = None
+        if trainer.is_global_zero:
+            try:
+                work()
+            except Exception as error:
+                local = error
+                problem = (f"rank 0 stopped: {error}", getattr(error, "errno", None))
+        problem = trainer.strategy.broadcast(problem, src=0)
+        if local is not None:
+            raise local
+        if problem is not None:
+            raise OutputError(*problem)
 
     def finished_shards(self) -> list[Path]:
         """Shards of this run's items already finished in the run directory (by this or an earlier run)."""
@@ -129,24 +354,17 @@ class ReconstructionWriter(BasePredictionWriter):
     # ------------------------------------------------------------------ the end
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         trainer.strategy.barrier("writer-assemble")
-        if trainer.is_global_zero:
-            assemble_run(
-                self.run_dir,
-                [load_shard(path) for path in self.finished_shards()],
-                summary=getattr(pl_module, "summary", []),
-                settings=dict(pl_module.hparams),
-                logger=trainer.logger,
-                figure_slices=self.figure_slices,
-                save_samples=self.save_samples,
-            )
-        trainer.strategy.barrier("writer-done")
+        self._on_all_ranks(trainer, lambda: self._assemble(trainer, pl_module))
 
 
 def load_shard(path: Path, metadata_only: bool = False) -> dict[str, Any]:
     try:
         shard = torch.load(path, map_location="cpu", weights_only=True, mmap=metadata_only)
     except Exception as error:  # a shard is written atomically, so this is outside damage
-        raise RuntimeError(f"{path}: unreadable result shard ({error}); delete it to recompute that item") from error
+        raise OutputError(
+            f"{path}: damaged result shard ({type(error).__name__}: {error}); delete it and run again "
+            "to recompute that item"
+        ) from error
     if metadata_only:
         shard = {k: v for k, v in shard.items() if k not in SHARD_FIELDS}
     return shard

@@ -1,28 +1,12 @@
 """The product end to end: `python -m lit_sampler predict|fit --config …` in a subprocess."""
 
-import csv
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import h5py
-import pytest
 import torch
 import yaml
+import pytest
 
+from helpers import predict_config, read_rows, run_cli
 from lit_sampler.models import NCSNv2
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_cli(*args, cwd, check=True, timeout=300):
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "lit_sampler", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-5000:]}")
-    return proc
 
 
 @pytest.fixture
@@ -32,34 +16,6 @@ def tiny_checkpoint(tmp_path):
     path = tmp_path / "tiny.pt"
     torch.save(network.state_dict(), path)
     return path
-
-
-def predict_config(tmp_path, checkpoint, data, output_dir, **data_args):
-    config = {
-        "trainer": {
-            "accelerator": "cpu",
-            "devices": 1,
-            "enable_progress_bar": False,
-            "logger": {"class_path": "pytorch_lightning.loggers.TensorBoardLogger",
-                       "init_args": {"save_dir": str(tmp_path / "logs"), "name": "run"}},
-            "callbacks": [{"class_path": "lit_sampler.writer.ReconstructionWriter",
-                           "init_args": {"output_dir": str(output_dir), "figure_slices": 1}}],
-        },
-        "model": {"class_path": "lit_sampler.module.LangevinSampler",
-                  "init_args": {"checkpoint": str(checkpoint), "step_size": 1e-3, "steps_each": 1, "noise_boost": 2.0}},
-        "data": {"class_path": "lit_sampler.data.FastMRIDataModule",
-                 "init_args": {"data_path": str(data), "snr_range": [20, None], "num_samples": 2, "batch_size": 3,
-                               "mask": {"class_path": "lit_sampler.masks.RandomLineMask",
-                                        "init_args": {"center_fractions": [0.1], "accelerations": [3]}}} | data_args},
-    }
-    path = tmp_path / "predict.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def read_rows(path):
-    with open(path) as handle:
-        return list(csv.DictReader(handle))
 
 
 def test_predict_end_to_end_and_resume(tmp_path, phantom_file, tiny_checkpoint):
