@@ -56,6 +56,7 @@ def annealed_langevin(
     final_denoise: bool = False,
     generator: Generators = None,
     callback: Callable[[dict[str, Any]], None] | None = None,
+    cuda_graph: bool = False,
 ) -> torch.Tensor:
     """Run annealed Langevin dynamics from ``x`` and return the final iterate.
 
@@ -72,6 +73,10 @@ def annealed_langevin(
         final_denoise: finish with the Tweedie step x ← x + σ_{L−1}² s(x, L−1).
         generator: a ``torch.Generator``, or one per batch item; the only source of randomness.
         callback: called after each level with ``{"x", "level", "sigma", "alpha", "levels", "steps"}``.
+        cuda_graph: capture one whole step (score, data consistency, update) in a CUDA graph and
+            replay it (``x`` must be on a CUDA device); see :func:`_static_chain`. The noise is drawn
+            outside the graph from the same generators, so results equal the eager path's up to
+            rounding. ``data_consistency`` then receives σ_i as a 0-d tensor instead of a float.
 
     Returns:
         The final iterate ``[B, C, H, W]``.
@@ -91,7 +96,16 @@ def annealed_langevin(
 
     sigma_last = levels[-1]
     batch = x.shape[0]
-    for level in range(sigma_offset, num_levels):
+    if cuda_graph:
+        if x.device.type != "cuda":
+            raise ValueError(f"cuda_graph needs the state on a CUDA device, got {x.device}")
+        x = _static_chain(
+            score, x, levels, step_size=step_size, steps_each=steps_each, sigma_offset=sigma_offset,
+            noise_boost=noise_boost, data_consistency=data_consistency, generator=generator,
+            callback=callback, capture=True,
+        )
+    eager_levels = range(0) if cuda_graph else range(sigma_offset, num_levels)  # the graphed path ran them
+    for level in eager_levels:
         sigma = levels[level]
         alpha = step_size * (sigma / sigma_last) ** 2
         noise_scale = math.sqrt(alpha * noise_boost)
@@ -108,6 +122,83 @@ def annealed_langevin(
         labels = torch.full((batch,), num_levels - 1, dtype=torch.long, device=x.device)
         x = x + sigma_last**2 * score(x, labels).to(x.dtype)
     return x
+
+
+def _static_chain(
+    score: ScoreFn,
+    x: torch.Tensor,
+    levels: list[float],
+    *,
+    step_size: float,
+    steps_each: int,
+    sigma_offset: int,
+    noise_boost: float,
+    data_consistency: DataConsistencyFn | None,
+    generator: Generators,
+    callback: Callable[[dict[str, Any]], None] | None,
+    capture: bool,
+    warmup_steps: int = 2,
+) -> torch.Tensor:
+    """The level loop of :func:`annealed_langevin` on static buffers, one step captured as a CUDA graph.
+
+    One step ``x ← x + α·(s(x, i) − g(x, σ)) + sqrt(αβ)·z`` reads only fixed tensors: the state
+    ``x``, the labels ``i``, 0-d ``σ``, ``α``, ``sqrt(αβ)`` and a noise buffer ``z``. They are
+    refilled in place before each replay (the level values once per level, ``z`` before every step,
+    drawn eagerly from the per-item generators: the random streams are the eager path's), so one
+    graph serves the whole chain. ``capture=False`` runs the same static-buffer step eagerly (the
+    logic of the graphed path, testable without a GPU). Warm-up steps (on a side stream, as
+    :class:`torch.cuda.CUDAGraph` requires) run on a copy of the state that is then restored.
+    The score function must be capturable: no host syncs, no data-dependent Python branches, and
+    autocast with ``cache_enabled=False``.
+    """
+    sigma_last = levels[-1]
+    state = x.clone()
+    noise = torch.zeros_like(state)
+    labels = torch.full((state.shape[0],), sigma_offset, dtype=torch.long, device=state.device)
+    sigma_t = torch.zeros((), dtype=state.dtype, device=state.device)
+    alpha_t = torch.zeros_like(sigma_t)
+    noise_scale_t = torch.zeros_like(sigma_t)
+
+    def set_level(level: int) -> tuple[float, float]:
+        sigma = levels[level]
+        alpha = step_size * (sigma / sigma_last) ** 2
+        labels.fill_(level)
+        sigma_t.fill_(sigma)
+        alpha_t.fill_(alpha)
+        noise_scale_t.fill_(math.sqrt(alpha * noise_boost))
+        return sigma, alpha
+
+    def step() -> None:
+        drift = score(state, labels).to(state.dtype)
+        if data_consistency is not None:
+            drift = drift - data_consistency(state, sigma_t, drift)
+        state.copy_(state + alpha_t * drift + noise_scale_t * noise)
+
+    run = step
+    set_level(sigma_offset)
+    if capture:
+        initial = state.clone()
+        side = torch.cuda.Stream(device=state.device)
+        side.wait_stream(torch.cuda.current_stream(state.device))
+        with torch.cuda.stream(side):
+            for _ in range(warmup_steps):
+                step()
+        torch.cuda.current_stream(state.device).wait_stream(side)
+        state.copy_(initial)
+        del initial
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            step()
+        run = graph.replay
+    for level in range(sigma_offset, len(levels)):
+        sigma, alpha = set_level(level)
+        for _ in range(steps_each):
+            noise.copy_(randn_like(state, generator))
+            run()
+        if callback is not None:
+            info = {"level": level, "sigma": sigma, "alpha": alpha, "levels": len(levels), "steps": steps_each}
+            callback({"x": state.clone(), **info})  # a copy: the buffer changes at the next replay
+    return state
 
 
 def _per_item(value: torch.Tensor | float, reference: torch.Tensor) -> torch.Tensor:
