@@ -34,6 +34,10 @@ QUALITY = ("psnr", "ssim", "nmse")
 AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
+class DivergenceError(RuntimeError):
+    """A chain diverged and ``fail_fast`` is set (the message names the item and the level)."""
+
+
 def import_object(dotted: str) -> Any:
     """``"package.module.Name"`` → the object (used for the configurable operator class)."""
     module_name, _, name = dotted.rpartition(".")
@@ -84,14 +88,22 @@ class LangevinSampler(pl.LightningModule):
         track_best_nrmse: DIAGNOSTIC that uses the ground truth: also return the iterate with the
             lowest NRMSE against the target at the end of a level, as the reference pipeline does.
             Never a reconstruction method; outputs are labelled ``oracle_best``.
-        channels_last: feed the network in channels-last memory format (faster convolutions on GPU).
+        channels_last: feed the network in channels-last memory format (faster convolutions on CPU
+            and GPU; the reference's ``view_as_real(x).permute(0, 3, 1, 2)`` happens to give this layout).
         compile: ``torch.compile`` the score network (first batch pays the compilation).
         compile_mode: ``torch.compile`` mode; ``reduce-overhead`` captures the network in CUDA
             graphs on GPU (one replay per call instead of hundreds of kernel launches).
-        batch_invariant: on CPU, run convolutions without oneDNN, whose blocking depends on the
-            batch size: results are then bit-identical whatever the batch size or number of
-            processes, for ~15% more time. GPUs are unaffected (cuDNN is not batch-invariant either;
-            the guarantee there is equality to rounding).
+        batch_invariant: on CPU, evaluate the network one item at a time, because oneDNN's
+            convolution blocking (hence rounding) depends on the batch size: results are then
+            bit-identical whatever the batch size, item order or number of processes. Costs about
+            2.4× the network time of a batched call (docs/benchmarks.md); ``false`` batches the
+            network too (results then agree to rounding). No effect on GPU (cuDNN is not
+            batch-invariant either; the guarantee there is equality to rounding).
+        cuda_graph: on a CUDA device, capture one whole Langevin step (score network, data
+            consistency, update) in a CUDA graph per batch and replay it for every step, with the
+            noise drawn outside the graph from the same per-item generators (results equal the eager
+            path's to rounding). Removes the per-step kernel-launch and Python overhead. Needs a CUDA
+            device (an error otherwise) and excludes ``compile_mode`` values that capture graphs themselves.
     """
 
     def __init__(
@@ -116,16 +128,23 @@ class LangevinSampler(pl.LightningModule):
         divergence_factor: float = 100.0,
         fail_fast: bool = False,
         track_best_nrmse: bool = False,
-        channels_last: bool = False,
+        channels_last: bool = True,
         compile: bool = False,
         compile_mode: str | None = None,
         batch_invariant: bool = True,
+        cuda_graph: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["score_model"])
         if (checkpoint is None) == (score_model is None):
             raise ValueError("give exactly one of `checkpoint` (a file) and `score_model` (a module)")
         network = load_score_model(checkpoint, use_ema=use_ema) if checkpoint is not None else score_model
+        channels = getattr(network, "in_channels", None)
+        if not prior_sampling and isinstance(channels, int) and channels != 2:
+            raise ValueError(
+                f"{checkpoint or 'score_model'}: the score network takes {channels} input channels but posterior "
+                "MRI sampling needs 2 (one complex image as real, imaginary); use a checkpoint trained on complex images"
+            )
         self.score_model = network.eval().requires_grad_(False)
         self.register_buffer("sigmas", self._resolve_sigmas(network, sigmas), persistent=False)
         levels = len(self.sigmas)
@@ -135,6 +154,10 @@ class LangevinSampler(pl.LightningModule):
             raise ValueError(f"steps_each must be at least 1, got {steps_each}")
         if step_size is not None and not step_size > 0:
             raise ValueError(f"step_size must be positive, got {step_size}")
+        if cuda_graph and compile and compile_mode in ("reduce-overhead", "max-autotune"):
+            raise ValueError(
+                f"cuda_graph: the step is already captured; compile_mode {compile_mode!r} would nest CUDA graphs"
+            )
         self.operator_class = import_object(operator)
         self._compiled: dict[str, Any] = {}  # a dict, so the compiled wrapper is not registered as a submodule
         self._level_listeners: list = []
@@ -202,15 +225,22 @@ class LangevinSampler(pl.LightningModule):
         net_input = x if param is None or dtype is not None else x.to(param.dtype)
         if self.hparams.channels_last:
             net_input = net_input.contiguous(memory_format=torch.channels_last)
-        onednn = torch.backends.mkldnn.enabled
-        if self.hparams.batch_invariant and x.device.type == "cpu":
-            torch.backends.mkldnn.enabled = False
-        try:
-            with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                out = self._network()(net_input, labels)
-        finally:
-            torch.backends.mkldnn.enabled = onednn
+        network = self._network()
+        # no weight-cast cache inside a captured graph (each weight is cast once per call anyway)
+        cache = not self.hparams.get("cuda_graph", False)
+        with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None, cache_enabled=cache):
+            if self.hparams.batch_invariant and x.device.type == "cpu":
+                out = torch.cat([network(net_input[i : i + 1], labels[i : i + 1]) for i in range(x.shape[0])])
+            else:
+                out = network(net_input, labels)
         return out.float()
+
+    def on_predict_start(self) -> None:
+        if self.hparams.get("cuda_graph", False) and self.device.type != "cuda":
+            raise ValueError(
+                f"cuda_graph: true needs a CUDA device, but the sampler runs on {self.device.type}; "
+                "set cuda_graph: false (the option only removes GPU launch overhead)"
+            )
 
     # ------------------------------------------------------------------ one batch
     def _generators(self, batch: dict[str, Any]) -> list[torch.Generator]:
@@ -264,6 +294,7 @@ class LangevinSampler(pl.LightningModule):
                 final_denoise=self.hparams.final_denoise,
                 generator=generators,
                 callback=tracker,
+                cuda_graph=self.hparams.get("cuda_graph", False),
             )
             cg = cg_sense(operator, batch["kspace"], self.hparams.cg_iterations) if operator and self.hparams.cg_iterations else None
         return self._outputs(batch, x, cg, tracker)
@@ -309,7 +340,7 @@ class LangevinSampler(pl.LightningModule):
             f"the item is recorded as failed. Lower step_size (now {self.step_size:.3g})."
         )
         if self.hparams.fail_fast:
-            raise RuntimeError(message + " Stopping: fail_fast is set.")
+            raise DivergenceError(message + " Stopping: fail_fast is set.")
         log.warning(message)
 
     def _update_quality(self, batch, target, estimates, failed) -> dict[str, list[float]]:
@@ -364,7 +395,7 @@ class LangevinSampler(pl.LightningModule):
             for row in self.summary:
                 label = row["snr"]
                 self.logger.log_metrics(
-                    {f"{label}/{key}": value for key, value in row.items() if isinstance(value, float)}, step=0
+                    {f"{label}/{key}": value for key, value in row.items() if isinstance(value, float) and key != "snr_db"}, step=0
                 )
 
 
@@ -381,7 +412,8 @@ def summarise(snrs: torch.Tensor, values: dict[str, torch.Tensor]) -> list[dict[
             picked = picked[~torch.isnan(picked)]
             if picked.numel():
                 row[name] = float(picked.mean())
-        row["failed"] = int(torch.isnan(values["recon_psnr"][selected]).sum()) if "recon_psnr" in row else 0
+        recon = values.get("recon_psnr")  # (not `row`: when every item failed, no mean is there)
+        row["failed"] = int(torch.isnan(recon[selected]).sum()) if recon is not None and recon.numel() == snrs.numel() else 0
         rows.append(row)
     return rows
 
