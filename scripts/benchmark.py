@@ -116,7 +116,7 @@ class RunConfig:
     kind: str = "predict"
     batch_size: int = 1
     precision: str = "32-true"
-    channels_last: bool = False
+    channels_last: bool = True  # the module's defaults
     compile: bool = False
     compile_mode: Optional[str] = None
     batch_invariant: bool = True
@@ -130,11 +130,11 @@ class RunConfig:
         if self.kind == "bare":
             return "bare loop (B=1, fp32, eager)"
         parts = [f"B={self.batch_size}", {"32-true": "fp32", "32": "fp32"}.get(self.precision, self.precision)]
-        parts += ["channels_last"] * self.channels_last
+        parts += ["channels_first"] * (not self.channels_last)
         parts += [f"compile({self.compile_mode or 'default'})"] * self.compile
         parts += ["cuda_graph"] * self.cuda_graph
         parts += ["no inference_mode"] * (not self.inference_mode)
-        parts += ["oneDNN (batch_invariant off)"] * (not self.batch_invariant)
+        parts += ["batched network (batch_invariant off)"] * (not self.batch_invariant)
         return ", ".join(parts)
 
 
@@ -164,27 +164,27 @@ def parse_config(text: str) -> RunConfig:
 
 
 def default_configs(setup: Setup, quick: bool) -> list[RunConfig]:
-    """The sweep: bare loop; fp32 over batch sizes; at the largest batch each precision and each
-    acceleration switched on alone."""
+    """The sweep: bare loop; fp32 over batch sizes with the module's defaults (channels-last,
+    batch-invariant: on CPU the network is called per item); the batched network
+    (``batch_invariant`` off); channels-first; no inference mode; each precision; compile."""
     big = setup.items
     cuda = setup.device.startswith("cuda")
     configs = [RunConfig("bare", kind="bare", items=min(big, 2 if quick else 4))]
     sizes = sorted({1, min(4, big), big})
     configs += [RunConfig(f"fp32_b{b}", batch_size=b) for b in sizes]
-    configs += [RunConfig(f"fp32_b{b}_onednn", batch_size=b, batch_invariant=False) for b in sizes if b in (1, big)]
-    configs.append(RunConfig(f"fp32_b{big}_cl", batch_size=big, channels_last=True))
-    configs.append(RunConfig(f"fp32_b{big}_cl_onednn", batch_size=big, channels_last=True, batch_invariant=False))
+    configs += [RunConfig(f"fp32_b{b}_batched", batch_size=b, batch_invariant=False) for b in sizes if b in (1, big)]
+    configs.append(RunConfig(f"fp32_b{big}_channels_first", batch_size=big, channels_last=False))
+    configs.append(RunConfig(f"fp32_b{big}_batched_channels_first", batch_size=big, channels_last=False, batch_invariant=False))
     configs.append(RunConfig(f"fp32_b{big}_no_inference_mode", batch_size=big, inference_mode=False))
     if cuda:
         configs += [
             RunConfig(f"bf16_b{big}", batch_size=big, precision="bf16-mixed"),
             RunConfig(f"fp16_b{big}", batch_size=big, precision="16-mixed"),
-            RunConfig(f"bf16_b{big}_cl", batch_size=big, precision="bf16-mixed", channels_last=True),
-            RunConfig(f"bf16_b{big}_cl_graph", batch_size=big, precision="bf16-mixed", channels_last=True, cuda_graph=True),
+            RunConfig(f"bf16_b{big}_channels_first", batch_size=big, precision="bf16-mixed", channels_last=False),
+            RunConfig(f"bf16_b{big}_graph", batch_size=big, precision="bf16-mixed", cuda_graph=True),
         ]
         if not quick:
-            configs.append(RunConfig(f"bf16_b{big}_cl_compile", batch_size=big, precision="bf16-mixed",
-                                     channels_last=True, compile=True))
+            configs.append(RunConfig(f"bf16_b{big}_compile", batch_size=big, precision="bf16-mixed", compile=True))
     else:
         # bf16 on a CPU without bf16 instructions is emulated (5-170x slower): one level, one step, 2 items
         configs.append(RunConfig("bf16_b2", batch_size=2, precision="bf16-mixed", levels=1, steps_each=1, items=2))

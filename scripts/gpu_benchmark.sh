@@ -16,9 +16,9 @@
 # Configurations (in this order; a configuration that would start after DEADLINE_S seconds is skipped):
 #   bare                  the reference loop: one slice and one SNR at a time, fp32 (TF32 convolutions and
 #                         cudnn.benchmark on, as the reference sets them), eager
-#   fp32_b16              the real path, 16 items per forward, fp32
+#   fp32_b16              the real path, 16 items per forward, fp32, channels-first
 #   bf16_b16              + bf16-mixed autocast (network only; FFTs, data consistency, update in fp32)
-#   bf16_b16_cl           + channels_last
+#   bf16_b16_cl           + channels_last (the module's default)
 #   fp16_b16_cl           16-mixed instead of bf16
 #   bf16_b8_cl            8 items per forward (batch-size scaling)
 #   bf16_b16_cl_graph     + cuda_graph: one whole Langevin step captured and replayed (UNTESTED on hardware
@@ -34,7 +34,7 @@
 # `timeout` below keep it under 8 minutes; rows finished before a time-out are in benchmark.partial.json.
 #
 # Setting up the GPU machine (nothing is downloaded there; carry the wheels along):
-#   # here, once:  pip download --only-binary=:all: --python-version 3.11 --platform manylinux2014_x86_64 \
+#   # here, once:  pip download --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
 #   #                -d wheels/ torch pytorch-lightning torchmetrics h5py numpy matplotlib jsonargparse \
 #   #                tensorboard scipy typing_extensions   (torch: the CUDA 12 build from download.pytorch.org)
 #   python -m venv /tmp/venv && . /tmp/venv/bin/activate
@@ -68,8 +68,8 @@ export TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-/tmp/inductor_cache}
 timeout --signal=INT --kill-after=20 "$TIMEOUT_S" "$PYTHON" scripts/benchmark.py \
     --preset reference --device "$DEVICE" --slices 4 --peak-tflops "$PEAK_TFLOPS" --deadline-s "$DEADLINE_S" \
     --config bare:items=1 \
-    --config fp32_b16:batch_size=16 \
-    --config bf16_b16:batch_size=16,precision=bf16-mixed \
+    --config fp32_b16:batch_size=16,channels_last=0 \
+    --config bf16_b16:batch_size=16,precision=bf16-mixed,channels_last=0 \
     --config bf16_b16_cl:batch_size=16,precision=bf16-mixed,channels_last=1 \
     --config fp16_b16_cl:batch_size=16,precision=16-mixed,channels_last=1 \
     --config bf16_b8_cl:batch_size=8,precision=bf16-mixed,channels_last=1 \

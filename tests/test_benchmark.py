@@ -101,7 +101,7 @@ def test_config_parsing(bench):
     with pytest.raises(ValueError, match="unknown configuration key"):
         bench.parse_config("x:batchsize=3")
     names = [c.name for c in bench.default_configs(tiny_setup(bench), quick=True)]
-    assert names[0] == "bare" and any("onednn" in n for n in names) and any("bf16" in n for n in names)
+    assert names[0] == "bare" and any("batched" in n for n in names) and any("bf16" in n for n in names)
 
 
 # ---------------------------------------------------------------------------------------------- fast path
