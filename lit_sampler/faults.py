@@ -2,7 +2,7 @@
 
 The tests (``tests/test_reliability_*.py``) must kill a real run at exact points of a file write,
 which timing alone cannot hit. Every result file is written through
-:func:`lit_sampler.writer.atomic_target`, which calls :func:`before_rename` once the temporary file
+:func:`lit_sampler.atomic.atomic_target`, which calls :func:`before_rename` once the temporary file
 is complete and :func:`after_rename` once it is in place. With ``LIT_SAMPLER_FAULT=<action>:<n>``
 the ``n``-th such write of the process (1-based; run_settings.json, item shards, volumes, tables and the figure, in
 the order they are written) meets the fault:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import math
 from collections import defaultdict
@@ -12,6 +14,7 @@ import h5py
 import numpy as np
 import torch
 
+from .atomic import atomic_target, atomic_write_bytes
 from .metrics import volume_metrics
 from .noise import snr_label
 
@@ -33,8 +36,6 @@ def assemble_run(
     Everything is computed from the shards sorted by item, so the files are bit-identical however
     the items were computed: in one run or resumed, in any order, batch size or number of processes.
     """
-    from .writer import write_csv
-
     if not shards:
         log.warning("no finished items in %s: nothing to assemble", run_dir)
         return
@@ -109,8 +110,6 @@ def build_volume(shards: list[dict[str, Any]]) -> dict[str, Any]:
 def write_volume(run_dir: Path, volume: dict[str, Any], settings: dict[str, Any], save_samples: bool) -> Path:
     """``reconstructions/<snr>/<file>.h5``: fastMRI's ``reconstruction`` (magnitude of the posterior
     mean) plus the complex mean, std, samples and baselines, with the run's settings as attributes."""
-    from .writer import atomic_target
-
     path = run_dir / "reconstructions" / snr_label(volume["snr_db"]) / volume["fname"]
     with atomic_target(path) as temporary:
         with h5py.File(temporary, "w") as handle:
@@ -136,8 +135,6 @@ def write_volume(run_dir: Path, volume: dict[str, Any], settings: dict[str, Any]
 def write_prior_samples(run_dir: Path, shards: list[dict[str, Any]], settings: dict[str, Any]) -> Path:
     shards = sorted(shards, key=lambda s: s["sample_idx"])
     samples = torch.stack([s["sample"] for s in shards])
-    from .writer import atomic_target
-
     path = run_dir / "samples.h5"
     with atomic_target(path) as temporary, h5py.File(temporary, "w") as handle:
         handle["samples"] = samples.numpy().astype(np.complex64)
@@ -282,8 +279,6 @@ def save_figure(path: Path, rows: list[tuple[str, list[tuple[str, np.ndarray]]]]
             axis.set_title(title, fontsize=9)
         axes[r][0].set_ylabel(label, fontsize=8)
     fig.tight_layout()
-    from .writer import atomic_target
-
     try:
         with atomic_target(path) as temporary:
             fig.savefig(temporary, dpi=110, format="png")
@@ -310,3 +305,16 @@ def log_to_tensorboard(logger: Any, shards, volume_rows, panels) -> None:
         grid = np.concatenate([np.clip(np.nan_to_num(image) / vmax, 0, 1) for _, image in row_panels], axis=1)
         experiment.add_image(f"grids/{index:02d} {label}", grid[None].astype(np.float32), global_step=0)
     experiment.flush()
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Rows (dicts) to CSV, atomically; columns are the union of the rows' keys in first-seen order."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, restval="")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else v) for k, v in row.items()})
+    atomic_write_bytes(path, text.getvalue().encode())

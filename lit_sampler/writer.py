@@ -11,31 +11,28 @@ Shards make the run restartable (an item whose shard exists is never computed ag
 every rank write its own items: no two processes ever write one file. Volumes, tables and the
 figure are assembled by rank 0 once every rank has finished, from the shards in item order (so
 they do not depend on how or in how many runs the items were computed). Every file appears under
-its final name only when complete (:func:`atomic_target`: temporary ``.<name>.<pid>.tmp``, fsync,
+its final name only when complete (:func:`lit_sampler.atomic.atomic_target`: temporary ``.<name>.<pid>.tmp``, fsync,
 ``os.replace``); a rerun removes the temporary files of dead runs, and refuses a directory whose
 ``run_settings.json`` differs from its own settings. See ``docs/reliability.md``.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import errno
 import io
 import json
 import logging
-import math
 import os
 import re
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 
-from . import faults
+from .atomic import OutputError, atomic_write_bytes
 from .noise import snr_label
 from .report import assemble_run
 
@@ -44,17 +41,6 @@ log = logging.getLogger(__name__)
 SHARD_FIELDS = ("reconstruction", "sample", "zero_filled", "cg_sense", "target", "oracle_best")
 # what an interrupted write leaves behind: ``.<final name>.<pid>.tmp`` and the writability probe
 TEMPORARY = re.compile(r"^\.(?:.+\.(?P<pid>\d+)\.tmp(?:\.png)?|write-test-(?P<probe>\d+))$")
-
-
-class OutputError(OSError):
-    """The run directory cannot take a result (unwritable, disk full) or holds a damaged one.
-
-    ``str()`` is the whole message; ``errno`` is kept from the underlying error.
-    """
-
-    def __init__(self, message: str, code: int | None = None):
-        super().__init__(message)
-        self.errno = code
 
 
 class ResumeMismatchError(ValueError):
@@ -134,67 +120,6 @@ def check_run_settings(root: Path, settings: dict[str, Any]) -> None:
             f"output directory {root} holds results of other settings ({shown}); resuming there would mix "
             f"them: use another output_dir, or restore those settings"
         )
-
-
-def _describe_write_error(path: Path, error: OSError) -> OutputError:
-    if isinstance(error, OutputError):
-        return error
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return OutputError(
-            f"disk full: cannot write {path} ({error.strerror}); free space on the file system of "
-            f"{path.parent} and run the same command again: finished items are kept",
-            error.errno,
-        )
-    return OutputError(f"cannot write {path}: {error.strerror or error}", error.errno)
-
-
-def _fsync_directory(folder: Path) -> None:
-    """Make a rename durable (power loss); best effort where directories cannot be opened."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
-
-
-@contextmanager
-def atomic_target(path: Path) -> Iterator[Path]:
-    """Yield a temporary path to write ``path``'s content to; on success the temporary file is
-    fsynced and renamed to ``path`` (``os.replace``, atomic), on any failure it is removed. So
-    ``path`` is always either absent, its old version, or complete. A process killed meanwhile
-    leaves only ``.<name>.<pid>.tmp``, which the next run removes. ``OSError``s come out as one
-    :class:`OutputError` naming the file (and saying so when the disk is full)."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        yield temporary
-        with open(temporary, "rb+") as handle:
-            os.fsync(handle.fileno())
-        faults.before_rename(temporary)  # test-only fault injection (no-op unless LIT_SAMPLER_FAULT is set)
-        os.replace(temporary, path)
-    except BaseException as error:
-        try:
-            temporary.unlink(missing_ok=True)
-        except OSError:
-            pass
-        if isinstance(error, OSError):
-            raise _describe_write_error(path, error) from error
-        raise
-    _fsync_directory(path.parent)
-    faults.after_rename(path)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is either absent (or its old version) or complete."""
-    with atomic_target(path) as temporary:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
 
 
 def _process_alive(pid: int) -> bool:
@@ -368,16 +293,3 @@ def load_shard(path: Path, metadata_only: bool = False) -> dict[str, Any]:
     if metadata_only:
         shard = {k: v for k, v in shard.items() if k not in SHARD_FIELDS}
     return shard
-
-
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Rows (dicts) to CSV, atomically; columns are the union of the rows' keys in first-seen order."""
-    columns: list[str] = []
-    for row in rows:
-        columns += [key for key in row if key not in columns]
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=columns, restval="")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else v) for k, v in row.items()})
-    atomic_write_bytes(path, text.getvalue().encode())

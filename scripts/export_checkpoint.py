@@ -10,13 +10,12 @@ checked to give the same network outputs as the original before it is written (a
 from __future__ import annotations
 
 import argparse
-import io
-import os
 import sys
 from pathlib import Path
 
 import torch
 
+from lit_sampler.atomic import atomic_target
 from lit_sampler.models import CheckpointError, describe_checkpoint, load_score_model
 
 KEPT = ("state_dict", "hyper_parameters", "epoch", "global_step", "pytorch-lightning_version")
@@ -28,21 +27,14 @@ def export(source: Path, destination: Path) -> None:
         raise CheckpointError(f"{source}: not a `lit_sampler fit` checkpoint (no 'state_dict')")
     slim = {key: checkpoint[key] for key in KEPT if key in checkpoint}
     slim["hyper_parameters"] = dict(slim.get("hyper_parameters", {}))
-    buffer = io.BytesIO()
-    torch.save(slim, buffer)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    temporary = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(buffer.getvalue())
-    try:
+    with atomic_target(destination) as temporary:
+        torch.save(slim, temporary)
         original, exported = load_score_model(source), load_score_model(temporary)
         x = torch.randn(2, original.in_channels, 16, 16, generator=torch.Generator().manual_seed(0))
         labels = torch.tensor([0, len(original.sigmas) - 1])
         with torch.no_grad():
             if not torch.equal(original(x, labels), exported(x, labels)):
                 raise CheckpointError(f"{destination}: exported weights do not reproduce {source}")
-        os.replace(temporary, destination)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ For every file of IN_DIR (``*.h5``) and every selected slice:
    attributes preserved, plus ``prepared_*`` attributes recording what was done.
    (``reconstruction_rss`` is not copied: its 320×320 image-domain crop is another geometry.)
 
-Writes are atomic (``<name>.tmp`` then rename); existing outputs are skipped unless ``--overwrite``.
+Writes are atomic (a temporary file renamed when complete); existing outputs are skipped unless ``--overwrite``.
 
     python scripts/prepare_fastmri.py raw/brain_val prepared/brain_val --image-size 384 384
 """

@@ -273,10 +273,10 @@ def test_read_only_output_dir(setup, tmp_path, capsys):
 def test_disk_full(setup, tmp_path, capsys, monkeypatch, stage):
     """``OSError(ENOSPC)`` half-way through the first file written (fault hook ``enospc:1``): for
     a new item its shard, for a finished job the first volume. The old results stay intact."""
+    extra = tmp_path / "c.h5"
+    write_phantom_file(extra, slices=1, coils=2, size=(16, 16), seed=2)  # (an atomic write too: before the fault)
     monkeypatch.setenv(faults.VARIABLE, "enospc:1")
     faults.reset()
-    extra = tmp_path / "c.h5"
-    write_phantom_file(extra, slices=1, coils=2, size=(16, 16), seed=2)
     data = [str(setup.data / "a.h5"), str(setup.data / "b.h5")] + ([str(extra)] if stage == "item shard" else [])
     status, line, out, before = run_case(setup, tmp_path, capsys, lambda o: setup.config(o, "c.yaml", data=data))
     target = out / ("items/snr_20dB/c.h5/s0000_n000.pt" if stage == "item shard" else "reconstructions/snr_20dB/a.h5")

@@ -1,5 +1,7 @@
 """Denoising score matching: the loss falls, EMA weights are kept and are what sampling loads."""
 
+from pathlib import Path
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -8,6 +10,8 @@ from lit_sampler.data import TrainingDataModule
 from lit_sampler.models import load_score_model
 from lit_sampler.schedules import max_pairwise_distance
 from lit_sampler.training import ScoreMatching, dsm_loss
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -69,6 +73,15 @@ def test_training_lowers_the_loss_and_keeps_an_ema_that_sampling_loads(train_dir
         torch.testing.assert_close(load_score_model(path)(x, labels), model.ema_model.eval()(x, labels))
         torch.testing.assert_close(load_score_model(path, use_ema=False)(x, labels), model.score_model.eval()(x, labels))
     torch.testing.assert_close(load_score_model(path).sigmas, model.sigmas)
+
+    # the slim export for shipping (scripts/export_checkpoint.py) keeps both weight sets, drops the optimizer
+    export = __import__("runpy").run_path(str(ROOT / "scripts" / "export_checkpoint.py"))["export"]
+    slim = tmp_path / "slim.ckpt"
+    export(path, slim)
+    assert slim.stat().st_size < 0.6 * path.stat().st_size
+    with torch.no_grad():
+        torch.testing.assert_close(load_score_model(slim)(x, labels), model.ema_model(x, labels), rtol=0, atol=0)
+        torch.testing.assert_close(load_score_model(slim, use_ema=False)(x, labels), model.score_model(x, labels), rtol=0, atol=0)
 
 
 def test_ema_update_with_warmup():

@@ -34,6 +34,8 @@ import h5py
 import numpy as np
 import torch
 
+from ..atomic import atomic_target
+
 KSPACE_KEY = "kspace"
 MASK_KEY = "mask"
 #: Keys searched, in order, for maps inside the k-space file when ``maps_key`` is not given.
@@ -443,7 +445,7 @@ def write_volume(
     attrs: Optional[dict] = None,
     datasets: Optional[dict] = None,
 ) -> Path:
-    """Write one volume in our fastMRI layout, atomically (``<name>.tmp`` then rename).
+    """Write one volume in our fastMRI layout, atomically (:func:`lit_sampler.atomic.atomic_target`).
 
     Args:
         kspace: ``[slices, coils, H, W]`` or ``[slices, H, W]`` complex (stored as complex64).
@@ -454,10 +456,8 @@ def write_volume(
         datasets: further datasets written as given (e.g. ``ismrmrd_header``).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
+    with atomic_target(path) as temporary:
+        with h5py.File(temporary, "w") as f:
             f.create_dataset(KSPACE_KEY, data=_numpy(kspace).astype(np.complex64))
             if sens_maps is not None:
                 f.create_dataset(MAPS_KEYS_IN_FILE[0], data=_numpy(sens_maps).astype(np.complex64))
@@ -469,8 +469,4 @@ def write_volume(
                 f.create_dataset(key, data=value)
             for key, value in (attrs or {}).items():
                 f.attrs[key] = value
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
