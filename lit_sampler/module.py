@@ -23,7 +23,7 @@ from .fft import channels_to_complex, complex_to_channels
 from .metrics import FastMRINMSE, FastMRIPSNR, FastMRISSIM, PerImageValues, nmse, psnr, ssim
 from .noise import snr_label
 from .models import load_score_model
-from .sampling import GaussianDataConsistency, NormMatchedDataConsistency, annealed_langevin
+from .sampling import GaussianDataConsistency, NormMatchedDataConsistency, annealed_langevin, randn_like
 from .schedules import technique4_step_size
 from .seeding import seeded_generator
 
@@ -158,7 +158,9 @@ class LangevinSampler(pl.LightningModule):
             raise ValueError(
                 f"cuda_graph: the step is already captured; compile_mode {compile_mode!r} would nest CUDA graphs"
             )
+        self.step_size = self._resolve_step_size()
         self.operator_class = import_object(operator)
+        self._autocast_dtype: torch.dtype | None = None  # the trainer's mixed precision, set at predict start
         self._compiled: dict[str, Any] = {}  # a dict, so the compiled wrapper is not registered as a submodule
         self._level_listeners: list = []
         # per-item quality, cat-reduced across ranks; rows stay aligned across the metrics
@@ -190,8 +192,7 @@ class LangevinSampler(pl.LightningModule):
         return chosen.clone()
 
     # ------------------------------------------------------------------ knobs derived once
-    @property
-    def step_size(self) -> float:
+    def _resolve_step_size(self) -> float:
         """ε: the configured one, or Song & Ermon's technique 4 for this schedule and T."""
         if self.hparams.step_size is not None:
             return float(self.hparams.step_size)
@@ -219,15 +220,14 @@ class LangevinSampler(pl.LightningModule):
 
     def _score(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """s(x, i) in float32; the network alone runs under the trainer's autocast dtype."""
-        precision = str(getattr(self.trainer, "precision", "32-true")) if self._trainer is not None else "32-true"
-        dtype = AUTOCAST_DTYPES.get(precision)
+        dtype = self._autocast_dtype
         param = next(self.score_model.parameters(), None)
         net_input = x if param is None or dtype is not None else x.to(param.dtype)
         if self.hparams.channels_last:
             net_input = net_input.contiguous(memory_format=torch.channels_last)
         network = self._network()
         # no weight-cast cache inside a captured graph (each weight is cast once per call anyway)
-        cache = not self.hparams.get("cuda_graph", False)
+        cache = not self.hparams.cuda_graph
         with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None, cache_enabled=cache):
             if self.hparams.batch_invariant and x.device.type == "cpu":
                 out = torch.cat([network(net_input[i : i + 1], labels[i : i + 1]) for i in range(x.shape[0])])
@@ -236,11 +236,12 @@ class LangevinSampler(pl.LightningModule):
         return out.float()
 
     def on_predict_start(self) -> None:
-        if self.hparams.get("cuda_graph", False) and self.device.type != "cuda":
+        if self.hparams.cuda_graph and self.device.type != "cuda":
             raise ValueError(
                 f"cuda_graph: true needs a CUDA device, but the sampler runs on {self.device.type}; "
                 "set cuda_graph: false (the option only removes GPU launch overhead)"
             )
+        self._autocast_dtype = AUTOCAST_DTYPES.get(str(self.trainer.precision))
 
     # ------------------------------------------------------------------ one batch
     def _generators(self, batch: dict[str, Any]) -> list[torch.Generator]:
@@ -251,8 +252,6 @@ class LangevinSampler(pl.LightningModule):
 
     def _initial_state(self, batch, shape, generators) -> torch.Tensor:
         init = self.hparams.init
-        from .sampling import randn_like
-
         noise = randn_like(torch.empty(shape, device=self.device), generators)
         if init == "reference":
             return noise if self.hparams.prior_sampling else noise * 0.5**0.5
@@ -294,7 +293,7 @@ class LangevinSampler(pl.LightningModule):
                 final_denoise=self.hparams.final_denoise,
                 generator=generators,
                 callback=tracker,
-                cuda_graph=self.hparams.get("cuda_graph", False),
+                cuda_graph=self.hparams.cuda_graph,
             )
             cg = cg_sense(operator, batch["kspace"], self.hparams.cg_iterations) if operator and self.hparams.cg_iterations else None
         return self._outputs(batch, x, cg, tracker)
