@@ -45,6 +45,7 @@ __all__ = [
     "VariableDensityMask",
     "effective_acceleration",
     "center_line_slice",
+    "mask_generator",
 ]
 
 
@@ -93,6 +94,15 @@ def center_line_slice(num_cols: int, num_low_frequencies: int) -> slice:
     """
     start = (num_cols - num_low_frequencies + 1) // 2
     return slice(start, start + num_low_frequencies)
+
+
+def mask_generator(seed: int, name: str, device: torch.device | str = "cpu") -> torch.Generator:
+    """The generator a volume's mask is drawn from, seeded by ``(seed, name)`` (``name``: the file
+    name), so a volume gets the same mask in every run, rank and batch:
+    ``RandomLineMask([0.08], [4])((H, W), mask_generator(0, "file_brain_001.h5"))``."""
+    from .seeding import seeded_generator
+
+    return seeded_generator(seed, name, "mask", device=device)
 
 
 class _LineMask:

@@ -239,3 +239,13 @@ def test_invalid_call_arguments():
         match=re.escape("calibration square 16x16 alone exceeds the 100 points allowed by acceleration 16 on shape (40, 40)"),
     ):
         VariableDensityMask([16.0])((40, 40), gen("e"))
+
+
+def test_mask_generator_seeds_by_seed_and_name():
+    from lit_sampler.masks import mask_generator
+
+    mask = RandomLineMask([0.08], [4])
+    first = mask((32, 64), mask_generator(0, "file_a.h5"))
+    assert torch.equal(first, mask((32, 64), mask_generator(0, "file_a.h5")))
+    assert not torch.equal(first, mask((32, 64), mask_generator(1, "file_a.h5")))
+    assert not torch.equal(first, mask((32, 64), mask_generator(0, "file_b.h5")))

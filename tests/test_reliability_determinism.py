@@ -66,3 +66,15 @@ def test_two_ddp_processes_give_the_results_of_one(job):
     out = job["run"]("ddp", in_process=False, trainer={"devices": 2, "strategy": "ddp"}, batch_size=4)
     assert "Starting with 2 processes" in job["stderr"]
     assert_same_results(job["reference"], out)
+
+
+def test_ddp_with_fewer_items_than_processes(job):
+    """One batch, two processes: Lightning's sampler would hand rank 1 nothing (and crash); it gets
+    a padding batch instead, joins the metric gather and the writer's barriers, and the result
+    equals the reference run's item."""
+    out = job["run"]("ddp_one_item", in_process=False, trainer={"devices": 2, "strategy": "ddp"},
+                     data=job["files"][1:2], snr_range=[20])
+    reference = torch.load(job["reference"] / "items/snr_20dB/b.h5/s0000_n000.pt", weights_only=True)
+    alone = torch.load(out / "items/snr_20dB/b.h5/s0000_n000.pt", weights_only=True)
+    assert torch.equal(alone["reconstruction"], reference["reconstruction"])
+    assert sorted(p.name for p in (out / "reconstructions" / "snr_20dB").iterdir()) == ["b.h5"]

@@ -7,7 +7,7 @@ For one item ``(file, slice, SNR)`` (DESIGN.md):
 2. ground truth ``x★ = combine(k, S)`` (MVUE or RSS, see :mod:`~lit_sampler.data.geometry`) from the
    fully sampled k-space, unless the stored k-space is already undersampled;
 3. mask ``M``: the file's ``mask`` (when ``use_file_mask``), else ``mask_fn((H, W), g)`` with
-   ``g = seeded_generator(seed, fname, "mask")`` — one mask per volume;
+   ``g = mask_generator(seed, fname)`` (``seeded_generator(seed, fname, "mask")``) — one mask per volume;
 4. ``y = M ⊙ k + M ⊙ n``, ``n ~ CN(0, ν)``, ``ν = mean_sampled |M ⊙ k|² · 10^(−SNR/10)``
    (:func:`lit_sampler.noise.add_measurement_noise`), noise drawn from
    ``seeded_generator(seed, fname, slice, snr_label(SNR), "noise")``;
@@ -28,6 +28,7 @@ from typing import Any, Optional, Protocol, Sequence, runtime_checkable
 
 import torch
 
+from ..masks import mask_generator
 from ..noise import add_measurement_noise, is_noiseless, snr_label
 from ..seeding import seeded_generator
 from .fastmri import DataError, VolumeInfo, read_slice
@@ -249,7 +250,7 @@ class MeasurementTransform:
         """The configured mask of a volume, ``[1, H, W]`` float32 (cached; one draw per volume)."""
         key = (fname, int(shape[0]), int(shape[1]))
         if key not in self._mask_cache:
-            drawn = self.mask_fn(tuple(int(s) for s in shape), seeded_generator(self.seed, fname, "mask"))
+            drawn = self.mask_fn(tuple(int(s) for s in shape), mask_generator(self.seed, fname))
             mask = expand_mask(drawn, shape, where or fname)
             if not bool(mask.any()):
                 raise DataError(f"{where or fname}: the mask {self.mask_fn!r} samples no k-space point")
