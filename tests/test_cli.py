@@ -1,9 +1,9 @@
 """The product end to end: `python -m lit_sampler predict|fit --config …` in a subprocess."""
 
 import h5py
+import pytest
 import torch
 import yaml
-import pytest
 
 from helpers import predict_config, read_rows, run_cli
 from lit_sampler.models import NCSNv2
@@ -91,3 +91,11 @@ def test_fit_then_predict_with_the_trained_checkpoint(tmp_path, phantom_file):
     result = run_cli("predict", "--config", predict, cwd=tmp_path)
     assert "recon" in result.stdout
     assert len(read_rows(tmp_path / "out" / "metrics.csv")) == 2 * 2
+
+    # training resumes from its checkpoint (--ckpt_path): optimizer, EMA and step counter continue
+    run_cli("fit", "--config", tmp_path / "fit.yaml", "--trainer.max_steps", "6", "--ckpt_path", checkpoint, cwd=tmp_path)
+    resumed = next((tmp_path / "fit" / "train" / "version_1" / "checkpoints").glob("*.ckpt"))
+    state = torch.load(resumed, map_location="cpu", weights_only=False)
+    assert state["global_step"] == 6
+    first = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    torch.testing.assert_close(state["state_dict"]["score_model.sigmas"], first["state_dict"]["score_model.sigmas"])
