@@ -25,6 +25,7 @@ import re
 import signal
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,8 @@ def _stop_other_ranks() -> None:
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``python -m lit_sampler`` and the ``lit-sampler`` console script."""
     SamplerCLI.trainer_in_use = None
+    # Lightning's own use of a deprecated torch API; nothing a user can act on
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
     try:
         SamplerCLI(
             model_class=pl.LightningModule,
