@@ -1,15 +1,28 @@
 """Classical reconstructions to compare a prior against.
 
-CG-SENSE (Pruessmann et al. 2001): least squares min_x ‖A x − y‖² solved by conjugate gradients on
-the normal equations AᴴA x = Aᴴy, started from zero. With few iterations CG acts as its own
-regulariser, which is how CG-SENSE is run in practice.
+* Zero-filled: the coil-combined image of the measured k-space (computed by the data transform).
+* CG-SENSE (Pruessmann et al. 2001): least squares min_x ‖A x − y‖² solved by conjugate gradients
+  on the normal equations AᴴA x = Aᴴy, started from zero. With few iterations CG acts as its own
+  regulariser, which is how CG-SENSE is run in practice.
+* Compressed sensing (Lustig, Donoho & Pauly 2007), through sigpy (the optional ``baselines``
+  extra; the solvers users already compare against, so we call them rather than re-implement them):
+  ``l1_wavelet``  min_x ½‖P F S x − y‖² + λ‖W x‖₁ (Daubechies-4 wavelets), and
+  ``total_variation``  min_x ½‖P F S x − y‖² + λ‖∇x‖₁, each for ``iterations`` iterations.
+  λ is relative to the data scale (images normalised to a 99th percentile of 1); choose it on
+  validation data (``scripts/tune_baselines.py``), never on the data you report.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
+
+# every estimate a run can report beside the reconstruction, in table order
+BASELINES = ("zero_filled", "cg_sense", "l1_wavelet", "total_variation")
+CS_METHODS = ("l1_wavelet", "total_variation")
+METHODS = ("recon", *BASELINES)  # what the tables and volume files hold
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -27,7 +40,10 @@ def cg_sense(operator: Any, y: torch.Tensor, iterations: int = 10, tolerance: fl
             :class:`lit_sampler.operators.MultiCoilMRI`.
         y: measured k-space ``[B, coils, H, W]``.
         iterations: CG iterations (each costs one AᴴA).
-        tolerance: an item stops once ‖r‖ ≤ tolerance·‖Aᴴy‖ (further steps would divide rounding noise).
+        tolerance: an item stops once ‖r‖ ≤ tolerance·‖Aᴴy‖ (further steps would divide rounding
+            noise); never below 10 × the dtype's machine epsilon, which single-coil data reach after
+            one step (AᴴA = F⁻¹MF is a projection, so the first step solves the system exactly and
+            the residual left is rounding, whose directions AᴴA barely sees).
 
     Returns:
         The least-squares image ``[B, H, W]`` (complex).
@@ -38,7 +54,7 @@ def cg_sense(operator: Any, y: torch.Tensor, iterations: int = 10, tolerance: fl
     residual = rhs.clone()
     direction = residual.clone()
     rr = _dot(residual, residual)
-    floor = rr * tolerance**2
+    floor = rr * max(tolerance, 10 * torch.finfo(rhs.real.dtype).eps) ** 2
     tiny = torch.finfo(rhs.real.dtype).tiny
     for _ in range(iterations):
         q = normal(direction)
@@ -50,3 +66,41 @@ def cg_sense(operator: Any, y: torch.Tensor, iterations: int = 10, tolerance: fl
         direction = residual + (rr_new / rr.clamp_min(tiny)) * direction
         rr = rr_new
     return x
+
+
+def _sigpy_mri():
+    try:
+        import sigpy.mri.app as app
+    except ImportError:
+        raise ImportError(
+            "the compressed-sensing baselines (cs_lambdas) need sigpy: pip install 'lit_sampler[baselines]'"
+        ) from None
+    return app
+
+
+def compressed_sensing(
+    method: str, kspace: torch.Tensor, sens_maps: torch.Tensor, mask: torch.Tensor, lamda: float, iterations: int = 100
+) -> torch.Tensor:
+    """One item's L1-wavelet or total-variation reconstruction with sigpy.
+
+    Args:
+        method: ``"l1_wavelet"`` or ``"total_variation"``.
+        kspace: measured k-space ``[coils, H, W]`` (zero where not sampled).
+        sens_maps: ``[coils, H, W]``.
+        mask: the sampling pattern, broadcastable to ``[H, W]`` (0/1).
+        lamda: λ (relative to the normalised data).
+
+    Returns:
+        The complex image ``[H, W]`` (complex64, on ``kspace``'s device).
+    """
+    app = _sigpy_mri()
+    if method not in CS_METHODS:
+        raise ValueError(f"unknown compressed-sensing method {method!r}; expected one of {CS_METHODS}")
+    if not (math.isfinite(lamda) and lamda >= 0):
+        raise ValueError(f"{method}: λ must be a finite number >= 0, got {lamda}")
+    y = kspace.detach().cpu().numpy().astype("complex128")
+    maps = sens_maps.detach().cpu().numpy().astype("complex128")
+    weights = torch.broadcast_to(mask.detach().cpu().reshape(mask.shape[-2:]).double(), kspace.shape[-2:]).numpy()
+    solver = app.L1WaveletRecon if method == "l1_wavelet" else app.TotalVariationRecon
+    image = solver(y, maps, float(lamda), weights=weights, max_iter=int(iterations), show_pbar=False).run()
+    return torch.from_numpy(image).to(torch.complex64).to(kspace.device)

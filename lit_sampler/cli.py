@@ -1,4 +1,7 @@
-"""``python -m lit_sampler {predict,fit} --config …``: Lightning's CLI with our defaults.
+"""``python -m lit_sampler {predict,fit,frontier} --config …``: Lightning's CLI with our defaults.
+
+``frontier`` takes a ``predict`` config and runs a grid of schedules on its data
+(:mod:`lit_sampler.frontier`).
 
 Models and data modules are chosen in the config by ``class_path`` (``LangevinSampler`` and
 ``FastMRIDataModule`` / ``PriorDataModule`` for ``predict``; ``ScoreMatching`` and
@@ -33,6 +36,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BasePredictionWriter, TQDMProgressBar
 from pytorch_lightning.cli import LightningCLI
 
+from .interrupts import RunInterrupted, StopOnSignal
 from .progress import LangevinProgressBar
 from .writer import OutputError, ReconstructionWriter
 
@@ -48,13 +52,15 @@ class SamplerCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
         trainer = super().instantiate_trainer(**kwargs)
-        if self.subcommand == "predict":
+        if self.subcommand in ("predict", None):  # (None: built without running, by `frontier`)
             callbacks = trainer.callbacks
             if not any(isinstance(c, BasePredictionWriter) for c in callbacks):
                 callbacks.append(ReconstructionWriter())
             for i, callback in enumerate(callbacks):
                 if type(callback) is TQDMProgressBar:  # the default one: upgrade it
                     callbacks[i] = LangevinProgressBar(callback.refresh_rate, callback.process_position)
+            if not any(isinstance(c, StopOnSignal) for c in callbacks):
+                callbacks.append(StopOnSignal())
         SamplerCLI.trainer_in_use = trainer
         return trainer
 
@@ -164,7 +170,7 @@ def classify(error: BaseException) -> tuple[int, str] | None:
             return CONFIG_ERROR, _config_message(exc)
         if isinstance(exc, (DataError, CheckpointError)):
             return CONFIG_ERROR, _plain_message(exc)
-        if isinstance(exc, (ValueError, TypeError)) and _raised_in_package(exc):
+        if isinstance(exc, (ValueError, TypeError, ImportError)) and _raised_in_package(exc):
             return CONFIG_ERROR, _plain_message(exc)
         if isinstance(exc, (OutputError, DivergenceError)):
             return RUNTIME_ERROR, _plain_message(exc)
@@ -199,31 +205,48 @@ def _stop_other_ranks() -> None:
             process.send_signal(signal.SIGKILL)
 
 
+def build_cli(args: list[str] | None, run: bool = True) -> SamplerCLI:
+    """Our LightningCLI over ``args``; ``run=False`` only instantiates ``model``, ``datamodule`` and
+    ``trainer`` from a ``predict``-style config (``frontier`` and the scripts use that)."""
+    return SamplerCLI(
+        model_class=pl.LightningModule,
+        datamodule_class=pl.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        save_config_kwargs={"overwrite": True},
+        seed_everything_default=False,
+        args=args,
+        run=run,
+        auto_configure_optimizers=False,
+        parser_kwargs={"exit_on_error": False},  # errors go to main(), reported in one line
+    )
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``python -m lit_sampler`` and the ``lit-sampler`` console script."""
     SamplerCLI.trainer_in_use = None
     # Lightning's own use of a deprecated torch API; nothing a user can act on
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+    given = sys.argv[1:] if args is None else list(args)
     try:
-        SamplerCLI(
-            model_class=pl.LightningModule,
-            datamodule_class=pl.LightningDataModule,
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            save_config_kwargs={"overwrite": True},
-            seed_everything_default=False,
-            args=args,
-            auto_configure_optimizers=False,
-            parser_kwargs={"exit_on_error": False},  # errors come here, reported in one line below
-        )
+        if given[:1] == ["frontier"]:
+            from .frontier import run_frontier
+
+            run_frontier(given[1:], lambda extra: build_cli(extra, run=False))
+        else:
+            build_cli(args)
     except Exception as error:
+        interrupted = next((e for e in _chain(error) if isinstance(e, RunInterrupted)), None)
+        if interrupted is not None:
+            print(f"interrupted: {interrupted}", file=sys.stderr, flush=True)
+            _stop_other_ranks()
+            sys.exit(interrupted.exit_code)
         known = classify(error)
         if known is None:
             _stop_other_ranks()
             raise  # a bug: keep the traceback
         status, message = known
         if "<unicode string>" in message:  # a YAML syntax error: name the file
-            given = sys.argv[1:] if args is None else list(args)
             configs = [given[i + 1] for i, a in enumerate(given[:-1]) if a == "--config"]
             configs += [a.split("=", 1)[1] for a in given if a.startswith("--config=")]
             if len(configs) == 1:

@@ -21,6 +21,16 @@ Line masks follow ``facebookresearch/fastMRI`` ``fastmri/data/subsample.py`` (se
   ``EquiSpacedMaskFunc`` instead: lines at ``offset :: R`` (integer R), so the true acceleration is
   below ``R``.
 
+**fastMRI's own draws.** Passed a ``numpy.random.RandomState`` instead of a ``torch.Generator``,
+the line masks draw exactly as fastMRI 0.3.0 does (``choose_acceleration``'s ``randint``, then
+``uniform(size=W)`` or ``randint(0, round(a))`` and numpy's ``arange``), so
+``RandomLineMask(...)(shape, numpy.random.RandomState(tuple(map(ord, fname))))`` is bit for bit the
+mask fastMRI's validation gives that file (``mask_seed: fastmri`` of the data modules).
+
+:class:`CsgmLineMask` is Jalal et al.'s ``_get_mask`` (utcsilab/csgm-mri-langevin): a centre block
+of ``floor(0.08 W)`` lines (``floor(0.04 W)`` for R > 6) at ``[(W − acs)//2, (W + acs)//2)``, then
+``outer[::R]`` of the remaining lines (equispaced) or ``floor(W/R) − acs`` random outer lines.
+
 Acceleration 1 is accepted and means fully sampled (every line is kept; fastMRI's equispaced
 formula would leave out the last column, which its ``arange(offset, W − 1, a)`` never reaches). When the
 centre alone already holds ``≥ W / R`` lines, no outer line is added (fastMRI's random mask does the
@@ -34,14 +44,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Literal, Sequence, Union
 
+import numpy as np
 import torch
+
+# a torch.Generator (our per-volume streams) or a numpy RandomState (reproducing fastMRI's draws)
+RandomSource = Union[torch.Generator, np.random.RandomState]
 
 __all__ = [
     "MaskSample",
     "RandomLineMask",
     "EquispacedLineMask",
+    "CsgmLineMask",
     "VariableDensityMask",
     "effective_acceleration",
     "center_line_slice",
@@ -82,9 +97,15 @@ def _check_accelerations(accelerations: Sequence[float]) -> list[float]:
     return accelerations
 
 
-def _choose(n: int, generator: torch.Generator) -> int:
+def _choose(n: int, generator: RandomSource) -> int:
     # Always draw, as fastMRI does, so the stream layout does not depend on the list length.
+    if isinstance(generator, np.random.RandomState):
+        return int(generator.randint(n))
     return int(torch.randint(n, (1,), generator=generator, device=generator.device).item())
+
+
+def _device(generator: RandomSource) -> torch.device:
+    return torch.device("cpu") if isinstance(generator, np.random.RandomState) else generator.device
 
 
 def center_line_slice(num_cols: int, num_low_frequencies: int) -> slice:
@@ -170,6 +191,8 @@ class RandomLineMask(_LineMask):
             prob = (num_cols / acceleration - num_low) / (num_cols - num_low)
         # One uniform per column, drawn even where the centre overrides it, so that a column's
         # fate does not depend on the chosen centre width (and matches fastMRI's draw pattern).
+        if isinstance(generator, np.random.RandomState):
+            return torch.from_numpy(generator.uniform(size=num_cols) < prob)
         u = torch.rand(num_cols, generator=generator, device=generator.device, dtype=torch.float64)
         return u < prob
 
@@ -204,7 +227,7 @@ class EquispacedLineMask(_LineMask):
     def _outer_lines(
         self, num_cols: int, acceleration: float, num_low: int, generator: torch.Generator
     ) -> torch.Tensor:
-        lines = torch.zeros(num_cols, dtype=torch.bool, device=generator.device)
+        lines = torch.zeros(num_cols, dtype=torch.bool, device=_device(generator))
         if acceleration == 1:
             # fastMRI's arange(offset, W - 1, 1) would leave the last column out.
             return ~lines
@@ -217,6 +240,14 @@ class EquispacedLineMask(_LineMask):
             spacing = acceleration
             stop = num_cols
         high = max(round(spacing), 1)
+        if isinstance(generator, np.random.RandomState):  # fastMRI's draw and numpy's arange, verbatim
+            offset = int(generator.randint(0, high=high))
+            if self.adjust_for_center:
+                positions = np.around(np.arange(offset, stop, spacing)).astype(np.int64)
+            else:
+                positions = np.arange(offset, num_cols, int(spacing))
+            lines[torch.from_numpy(positions)] = True
+            return lines
         offset = int(torch.randint(high, (1,), generator=generator, device=generator.device).item())
         count = max(math.ceil((stop - offset) / spacing), 0)
         # offset + k·spacing as numpy's arange computes it, then round-half-to-even like np.around.
@@ -226,6 +257,58 @@ class EquispacedLineMask(_LineMask):
 
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f", adjust_for_center={self.adjust_for_center})"
+
+
+class CsgmLineMask:
+    """Jalal et al. 2021's phase-encode line mask (``_get_mask`` of utcsilab/csgm-mri-langevin).
+
+    ``acs = floor(0.08 W)`` for 1 < R ≤ 6, else ``floor(0.04 W)``; centre lines
+    ``[(W − acs)//2, (W + acs)//2)``; then ``outer[::R]`` of the other lines in index order
+    (``equispaced``, bit for bit theirs: W = 384, R = 4 gives 30 + 89 = 119 lines, an effective
+    3.23×), or ``floor(W/R) − acs`` distinct outer lines drawn at random (``random``: their count
+    and centre; the draw is ours, per volume, where theirs comes from numpy's global RNG).
+
+    Args:
+        acceleration: R (an integer for ``equispaced``, as their ``int(R)`` slice needs).
+        pattern: ``equispaced`` (their brain T2 config) or ``random``.
+    """
+
+    def __init__(self, acceleration: float, pattern: Literal["equispaced", "random"] = "equispaced"):
+        acceleration = _check_accelerations([acceleration])[0]
+        if pattern not in ("equispaced", "random"):
+            raise ValueError(f"pattern must be 'equispaced' or 'random', got {pattern!r}")
+        if pattern == "equispaced" and acceleration != int(acceleration):
+            raise ValueError(f"equispaced csgm masks need an integer acceleration, got {acceleration:g}")
+        self.acceleration = acceleration
+        self.pattern = pattern
+
+    def __repr__(self) -> str:
+        return f"CsgmLineMask(acceleration={self.acceleration:g}, pattern={self.pattern!r})"
+
+    def __call__(self, shape: Sequence[int], generator: RandomSource) -> torch.Tensor:
+        return self.sample(shape, generator).mask
+
+    def center_lines(self, num_cols: int) -> np.ndarray:
+        fraction = 0.08 if 1 < self.acceleration <= 6 else 0.04
+        acs = int(math.floor(fraction * num_cols))
+        return np.arange((num_cols - acs) // 2, (num_cols + acs) // 2)
+
+    def sample(self, shape: Sequence[int], generator: RandomSource) -> MaskSample:
+        _, num_cols = _check_shape(shape)
+        center = self.center_lines(num_cols)
+        outer = np.setdiff1d(np.arange(num_cols), center)
+        if self.pattern == "equispaced":
+            chosen = outer[:: int(self.acceleration)]
+        else:
+            count = min(max(int(math.floor(num_cols / self.acceleration)) - len(center), 0), len(outer))
+            if isinstance(generator, np.random.RandomState):
+                chosen = generator.choice(outer, count, replace=False)
+            else:
+                order = torch.randperm(len(outer), generator=generator, device=generator.device).cpu().numpy()
+                chosen = outer[order[:count]]
+        mask = torch.zeros(num_cols, dtype=torch.float32)
+        mask[torch.from_numpy(np.concatenate([center, chosen]).astype(np.int64))] = 1.0
+        return MaskSample(mask[None, :], self.acceleration, len(center))
 
 
 class VariableDensityMask:
@@ -282,6 +365,11 @@ class VariableDensityMask:
     def sample(self, shape: Sequence[int], generator: torch.Generator) -> MaskSample:
         """Draw a mask for k-space ``(H, W)`` and report the parameters drawn."""
         height, width = _check_shape(shape)
+        if not isinstance(generator, torch.Generator):
+            raise ValueError(
+                "VariableDensityMask draws from a torch.Generator; mask_seed: fastmri reproduces fastMRI's "
+                "line masks only (RandomLineMask, EquispacedLineMask)"
+            )
         device = generator.device
         acceleration = self.accelerations[_choose(len(self.accelerations), generator)]
         calib = self.calib_size

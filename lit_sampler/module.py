@@ -18,18 +18,19 @@ from typing import Any, Literal
 import pytorch_lightning as pl
 import torch
 
-from .baselines import cg_sense
+from .baselines import CS_METHODS, METHODS, cg_sense, compressed_sensing
 from .fft import channels_to_complex, complex_to_channels
 from .metrics import FastMRINMSE, FastMRIPSNR, FastMRISSIM, PerImageValues, nmse, psnr, ssim
 from .noise import snr_label
 from .models import load_score_model
 from .sampling import GaussianDataConsistency, NormMatchedDataConsistency, annealed_langevin, randn_like
+from .presets import Preset, StepsSpec, resolve_schedule
 from .schedules import technique4_step_size
 from .seeding import seeded_generator
+from .warm_start import auto_start_levels, zero_filled_error
 
 log = logging.getLogger(__name__)
 
-METHODS = ("recon", "zero_filled", "cg_sense")
 QUALITY = ("psnr", "ssim", "nmse")
 AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
@@ -63,8 +64,18 @@ class LangevinSampler(pl.LightningModule):
         sigmas: the noise levels σ_0 > … > σ_{L−1}; default: the network's own ``sigmas``.
         step_size: ε, with α_i = ε (σ_i/σ_{L−1})². ``None`` chooses it by Song & Ermon's technique 4
             (the reference does so when the value is missing, and always for prior sampling).
-        steps_each: T, Langevin steps per level.
-        sigma_offset: k, skip the k largest levels.
+        steps_each: T, Langevin steps per level; or ``{first level: steps}`` pieces, e.g.
+            ``{0: 3, 1801: 4}`` (Jalal et al.: 3 steps up to level 1800, then 4).
+        sigma_offset: k, skip the k largest levels; ``auto`` (with a warm ``init``) picks k per item
+            from the data (:mod:`lit_sampler.warm_start`: σ_k ≥ ``start_factor`` × the predicted RMS
+            error of the zero-filled image).
+        levels: run only some levels: a count (evenly spaced in log σ from k to L−1; from 0 with
+            ``sigma_offset: auto``) or a list of indices. Each kept level's step is rescaled to do
+            the work of the levels it stands for (:func:`lit_sampler.schedules.level_step_sizes`).
+        start_factor: the factor of ``sigma_offset: auto``.
+        preset: ``reference``, ``balanced`` or ``fast`` (:mod:`lit_sampler.presets`): sets
+            ``init``, ``sigma_offset``, ``levels``, ``steps_each`` and ``final_denoise`` relative to
+            the network's σ schedule (``reference`` keeps the configured ``sigma_offset``).
         noise_boost: β; 1 reproduces the reference's noise, 2 is textbook Langevin dynamics.
         dc_boost: λ, the multiplier of the Gaussian data-consistency term.
         prior_sampling: sample the prior (no data consistency), as ``prior_sampling: 1`` in the reference.
@@ -73,15 +84,21 @@ class LangevinSampler(pl.LightningModule):
         norm_matched_weight: w of the norm-matched rule (``mse`` in Jalal et al.'s configs, 5.0).
         final_denoise: finish with the Tweedie step x + σ_{L−1}² s(x, L−1) (Song & Ermon 2020).
         init: initial state. ``reference``: the reference pipeline's (posterior CN(0, 1), i.e.
-            N(0, ½) per real entry; prior N(0, 1) per entry). ``noise``: N(0, init_sigma²).
-            ``zero_filled``: the zero-filled image plus N(0, init_sigma²) noise (useful together
-            with ``sigma_offset``, it skips the poorly learned largest levels).
+            N(0, ½) per real entry; prior N(0, 1) per entry). ``uniform``: U[0, 1) per entry
+            (Jalal et al.'s ``torch.rand``). ``noise``: N(0, init_sigma²). ``zero_filled`` /
+            ``cg_sense``: that estimate plus N(0, init_sigma²) noise (a warm start: with
+            ``sigma_offset`` it skips the largest levels, Chung et al. 2022).
         init_sigma: standard deviation of the initial noise for ``noise`` / ``zero_filled``;
             default σ at the first level run (σ_k).
         operator: import path of the forward-operator class, built per batch as
             ``cls(sens_maps=[B, coils, H, W], mask=[B, 1, H, W])``; any class with
             ``forward``/``adjoint`` works (the reference's "forward class").
         cg_iterations: iterations of the CG-SENSE baseline reported beside zero-filled (0: off).
+        cs_lambdas: compressed-sensing baselines to report too (sigpy, the ``baselines`` extra):
+            ``{l1_wavelet: λ, total_variation: λ}``, λ one value or one per SNR
+            (``{"20": 3e-3, "5": 3e-2}``, keys as the SNR in dB is written; ``inf`` for no noise).
+            Choose λ on validation data (``scripts/tune_baselines.py``).
+        cs_iterations: iterations of each compressed-sensing solver.
         divergence_factor: an item has diverged once its RMS exceeds ``divergence_factor·(1 + σ_i)``
             (images are normalised to a 99th percentile of 1) or is not finite.
         fail_fast: stop the run at the first diverged item instead of recording it as failed.
@@ -113,18 +130,23 @@ class LangevinSampler(pl.LightningModule):
         use_ema: bool = True,
         sigmas: list[float] | None = None,
         step_size: float | None = None,
-        steps_each: int = 3,
-        sigma_offset: int = 0,
+        steps_each: StepsSpec = 3,
+        sigma_offset: int | Literal["auto"] = 0,
+        levels: int | list[int] | None = None,
+        start_factor: float = 2.0,
+        preset: Preset | None = None,
         noise_boost: float = 1.0,
         dc_boost: float = 1.0,
         prior_sampling: bool = False,
         data_consistency: Literal["gaussian", "norm_matched"] = "gaussian",
         norm_matched_weight: float = 5.0,
         final_denoise: bool = False,
-        init: Literal["reference", "noise", "zero_filled"] = "reference",
+        init: Literal["reference", "uniform", "noise", "zero_filled", "cg_sense"] = "reference",
         init_sigma: float | None = None,
         operator: str = "lit_sampler.operators.MultiCoilMRI",
         cg_iterations: int = 10,
+        cs_lambdas: dict[str, float | dict[str, float]] | None = None,
+        cs_iterations: int = 100,
         divergence_factor: float = 100.0,
         fail_fast: bool = False,
         track_best_nrmse: bool = False,
@@ -147,11 +169,15 @@ class LangevinSampler(pl.LightningModule):
             )
         self.score_model = network.eval().requires_grad_(False)
         self.register_buffer("sigmas", self._resolve_sigmas(network, sigmas), persistent=False)
-        levels = len(self.sigmas)
-        if not 0 <= sigma_offset < levels:
-            raise ValueError(f"sigma_offset must lie in [0, {levels - 1}] for {levels} noise levels, got {sigma_offset}")
-        if steps_each < 1:
-            raise ValueError(f"steps_each must be at least 1, got {steps_each}")
+        self.schedule = resolve_schedule(
+            self.sigmas.tolist(), preset=preset, steps_each=steps_each, sigma_offset=sigma_offset, levels=levels,
+            init=init, final_denoise=final_denoise, start_factor=start_factor,
+        )
+        if prior_sampling and (self.schedule.auto_start or self.schedule.init in ("zero_filled", "cg_sense")):
+            raise ValueError(f"prior sampling has no data: init {self.schedule.init!r} and sigma_offset: auto need a measurement")
+        if self.schedule.init == "cg_sense" and cg_iterations < 1:
+            raise ValueError("init: cg_sense needs cg_iterations >= 1")
+        self._check_cs_lambdas(cs_lambdas)
         if step_size is not None and not step_size > 0:
             raise ValueError(f"step_size must be positive, got {step_size}")
         if cuda_graph and compile and compile_mode in ("reduce-overhead", "max-autotune"):
@@ -198,13 +224,36 @@ class LangevinSampler(pl.LightningModule):
             return float(self.hparams.step_size)
         sigmas = self.sigmas.double()
         gamma = float((sigmas[:-1] / sigmas[1:]).mean())
-        return technique4_step_size(float(sigmas[-1]), gamma, self.hparams.steps_each)
+        return technique4_step_size(float(sigmas[-1]), gamma, max(self.schedule.steps))
+
+    @staticmethod
+    def _check_cs_lambdas(cs_lambdas) -> None:
+        for method, value in (cs_lambdas or {}).items():
+            if method not in CS_METHODS:
+                raise ValueError(f"cs_lambdas: unknown method {method!r}; expected one of {list(CS_METHODS)}")
+            for lamda in (value.values() if isinstance(value, dict) else [value]):
+                if not float(lamda) >= 0:
+                    raise ValueError(f"cs_lambdas.{method}: λ must be >= 0, got {lamda}")
+        if cs_lambdas:
+            from .baselines import _sigpy_mri
+
+            _sigpy_mri()  # fail at configuration time, not after the first chain
+
+    def cs_lambda(self, method: str, snr_db: float) -> float | None:
+        """The configured λ of a compressed-sensing baseline at ``snr_db`` (None: not configured)."""
+        value = (self.hparams.cs_lambdas or {}).get(method)
+        if not isinstance(value, dict):
+            return None if value is None else float(value)
+        key = "inf" if not torch.isfinite(torch.tensor(float(snr_db))) else f"{float(snr_db):g}"
+        if key not in value:
+            raise ValueError(f"cs_lambdas.{method}: no λ for SNR {key} dB (given for {sorted(value)})")
+        return float(value[key])
 
     @property
     def network_evaluations(self) -> int:
-        """Score-network calls per chain: (L − k)·T (+1 for the final denoise)."""
-        hp = self.hparams
-        return (len(self.sigmas) - hp.sigma_offset) * hp.steps_each + int(hp.final_denoise)
+        """Score-network calls of a chain that runs every level of the schedule (exact for a fixed
+        start; with ``sigma_offset: auto`` the maximum, each item's own count is in its outputs)."""
+        return self.schedule.evaluations(self.schedule.levels[0])
 
     def add_level_listener(self, listener) -> None:
         """``listener(info)`` is called after every level of every chain (progress bars use this)."""
@@ -250,16 +299,28 @@ class LangevinSampler(pl.LightningModule):
             for seed, key in zip(batch["seed"].tolist(), batch["item_key"])
         ]
 
-    def _initial_state(self, batch, shape, generators) -> torch.Tensor:
-        init = self.hparams.init
+    def _start_levels(self, batch) -> list[int]:
+        """Each item's first level: the schedule's, or (``sigma_offset: auto``) one picked from its data."""
+        schedule = self.schedule
+        count = len(batch["item_key"])
+        if not schedule.auto_start:
+            return [schedule.levels[0]] * count
+        error = zero_filled_error(batch["kspace"], batch["mask"], batch["noise_var"].double())
+        return auto_start_levels(self.sigmas.tolist(), error, schedule.start_factor, schedule.levels)
+
+    def _initial_state(self, batch, shape, generators, starts: list[int], estimate) -> torch.Tensor:
+        init = self.schedule.init
+        if init == "uniform":  # torch.rand per item, as Jalal et al.'s chain starts
+            return torch.stack([torch.rand(shape[1:], generator=g, device=self.device) for g in generators])
         noise = randn_like(torch.empty(shape, device=self.device), generators)
         if init == "reference":
             return noise if self.hparams.prior_sampling else noise * 0.5**0.5
         sigma = self.hparams.init_sigma
-        sigma = float(self.sigmas[self.hparams.sigma_offset]) if sigma is None else sigma
+        sigma = self.sigmas[torch.tensor(starts)].to(self.device) if sigma is None else torch.full((shape[0],), float(sigma), device=self.device)
+        noise = noise * sigma.reshape(-1, 1, 1, 1)
         if init == "noise" or self.hparams.prior_sampling:
-            return sigma * noise
-        return complex_to_channels(batch["zero_filled"][:, None]) + sigma * noise
+            return noise
+        return complex_to_channels(estimate[:, None]) + noise
 
     def _data_consistency(self, batch, operator):
         if self.hparams.data_consistency == "norm_matched":
@@ -279,26 +340,48 @@ class LangevinSampler(pl.LightningModule):
             shape = (batch["kspace"].shape[0], 2, *batch["kspace"].shape[-2:])
         operator = None if prior else self.operator_class(sens_maps=batch["sens_maps"], mask=batch["mask"])
         tracker = _ChainTracker(self, batch, shape[0])
+        schedule = self.schedule
         # FFTs, data consistency and the update in float32 whatever the trainer's precision
         with torch.autocast(self.device.type, enabled=False):
+            cg = cg_sense(operator, batch["kspace"], self.hparams.cg_iterations) if operator and self.hparams.cg_iterations else None
+            starts = self._start_levels(batch) if not prior else [schedule.levels[0]] * shape[0]
+            estimate = cg if schedule.init == "cg_sense" else (None if prior else batch["zero_filled"])
             x = annealed_langevin(
                 self._score,
-                self._initial_state(batch, shape, generators),
+                self._initial_state(batch, shape, generators, starts, estimate),
                 self.sigmas,
                 step_size=self.step_size,
-                steps_each=self.hparams.steps_each,
-                sigma_offset=self.hparams.sigma_offset,
+                steps_each=schedule.steps,
+                levels=schedule.levels,
+                start_levels=starts if schedule.auto_start else None,
                 noise_boost=self.hparams.noise_boost,
                 data_consistency=None if prior else self._data_consistency(batch, operator),
-                final_denoise=self.hparams.final_denoise,
+                final_denoise=schedule.final_denoise,
                 generator=generators,
                 callback=tracker,
                 cuda_graph=self.hparams.cuda_graph,
             )
-            cg = cg_sense(operator, batch["kspace"], self.hparams.cg_iterations) if operator and self.hparams.cg_iterations else None
-        return self._outputs(batch, x, cg, tracker)
+            cs = {} if prior else self._compressed_sensing(batch)
+        out = self._outputs(batch, x, cg, tracker, cs)
+        out["nfe"] = [schedule.evaluations(k) for k in starts]
+        out["start_level"] = starts
+        return out
 
-    def _outputs(self, batch, x, cg, tracker) -> dict[str, Any]:
+    def _compressed_sensing(self, batch) -> dict[str, torch.Tensor]:
+        """The configured CS baselines per item (sigpy, CPU), normalised units ``[B, H, W]``."""
+        out = {}
+        for method in CS_METHODS:
+            if method not in (self.hparams.cs_lambdas or {}):
+                continue
+            images = [
+                compressed_sensing(method, batch["kspace"][i], batch["sens_maps"][i], batch["mask"][i],
+                                   self.cs_lambda(method, float(batch["snr_db"][i])), self.hparams.cs_iterations)
+                for i in range(batch["kspace"].shape[0])
+            ]
+            out[method] = torch.stack(images)
+        return out
+
+    def _outputs(self, batch, x, cg, tracker, cs) -> dict[str, Any]:
         """Per-item results in data units (× scale), on the CPU, for the writer."""
         out: dict[str, Any] = {
             "item_key": list(batch["item_key"]),
@@ -319,7 +402,13 @@ class LangevinSampler(pl.LightningModule):
         estimates = {"recon": images[:, 0] * scale, "zero_filled": batch["zero_filled"] * scale}
         if cg is not None:
             estimates["cg_sense"] = cg * scale
+        for method, image in cs.items():
+            estimates[method] = image * scale
+        sampled = batch["mask"].reshape(len(out["item_key"]), -1, *batch["mask"].shape[-2:])[:, 0].float()
+        pixels = batch["kspace"].shape[-1] * batch["kspace"].shape[-2]
+        out["acceleration"] = (pixels / torch.broadcast_to(sampled, (sampled.shape[0], *batch["kspace"].shape[-2:])).flatten(1).sum(1)).tolist()
         out.update({"reconstruction" if name == "recon" else name: value.cpu() for name, value in estimates.items()})
+        out["mask"] = batch["mask"].float().cpu()
         out["scale"] = batch["scale"].tolist()
         out["noise_var"] = (batch["noise_var"].double() * batch["scale"].double() ** 2).tolist()
         if tracker.best is not None:

@@ -23,6 +23,7 @@ class LangevinProgressBar(TQDMProgressBar):
         self._levels_bar: Tqdm | None = None
         self._last_refresh = 0.0
         self._pending = 0
+        self._reported = 0
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_predict_start(trainer, pl_module)
@@ -33,7 +34,8 @@ class LangevinProgressBar(TQDMProgressBar):
         super().on_predict_batch_start(trainer, pl_module, batch, batch_idx, dataloader_idx)
         if not self.is_enabled or not hasattr(pl_module, "sigmas"):
             return
-        levels = len(pl_module.sigmas) - int(pl_module.hparams.get("sigma_offset", 0))
+        schedule = getattr(pl_module, "schedule", None)
+        levels = len(schedule.levels) if schedule is not None else len(pl_module.sigmas)
         if self._levels_bar is None:
             self._levels_bar = Tqdm(
                 desc="Langevin levels",
@@ -45,16 +47,21 @@ class LangevinProgressBar(TQDMProgressBar):
             )
         self._levels_bar.reset(total=levels)
         self._pending = 0
+        self._reported = 0
         self._last_refresh = time.monotonic()
 
     def _on_level(self, info: dict[str, Any]) -> None:
         if self._levels_bar is None:
             return
-        self._pending += 1
+        # levels where no item of the batch is active yet (per-item warm starts) are not reported:
+        # the position among the levels run says how far the chain is
+        done = info.get("position", self._reported + self._pending) + 1
+        self._pending = done - self._reported
         now = time.monotonic()
         if now - self._last_refresh >= self.level_refresh_seconds or info["level"] == info["levels"] - 1:
             self._levels_bar.update(self._pending)
             self._levels_bar.set_postfix_str(f"σ={info['sigma']:.4g}", refresh=False)
+            self._reported += self._pending
             self._pending = 0
             self._last_refresh = now
 

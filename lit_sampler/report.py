@@ -15,12 +15,14 @@ import numpy as np
 import torch
 
 from .atomic import atomic_target, atomic_write_bytes
+from .baselines import BASELINES, METHODS
 from .metrics import volume_metrics
 from .noise import snr_label
 
 log = logging.getLogger(__name__)
 
-ESTIMATES = ("recon", "zero_filled", "cg_sense")
+ESTIMATES = METHODS
+STATS = ("nfe", "acceleration")  # per item, averaged per SNR beside the metrics
 
 
 def assemble_run(
@@ -30,6 +32,7 @@ def assemble_run(
     logger: Any = None,
     figure_slices: int = 2,
     save_samples: bool = True,
+    volume_attrs: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     """Turn the item shards of a run into its user-facing outputs (see :mod:`lit_sampler.writer`).
 
@@ -46,6 +49,7 @@ def assemble_run(
     volumes = [build_volume(group) for group in group_volumes(shards)]
     for volume in volumes:
         write_volume(run_dir, volume, settings, save_samples)
+    write_targets(run_dir, volumes, volume_attrs or {})
     write_csv(run_dir / "metrics.csv", [metrics_row(shard) for shard in sorted(shards, key=shard_order)])
     volume_rows = [row for row in (volume_metrics_row(v) for v in volumes) if row]
     if volume_rows:
@@ -101,10 +105,43 @@ def build_volume(shards: list[dict[str, Any]]) -> dict[str, Any]:
         "scale": [item["scale"] for item in first],
         "noise_var": [item["noise_var"] for item in first],
     }
-    for name in ("target", "zero_filled", "cg_sense"):
+    for name in ("target", *BASELINES, "mask"):
         if all(name in item for item in first):
             volume[name] = torch.stack([item[name] for item in first])
     return volume
+
+
+def file_mask(masks: torch.Tensor) -> np.ndarray:
+    """A volume's masks ``[S, ...]`` as stored: ``[W]`` (fastMRI's layout) when every slice has the
+    same line mask, else ``[S, H, W]`` / ``[S, 1, W]``."""
+    flat = masks.reshape(masks.shape[0], -1, masks.shape[-1]).float()
+    lines = bool((flat == flat[:, :1]).all())  # every row the same: a phase-encode line mask
+    if lines and bool((flat == flat[:1]).all()):
+        return flat[0, 0].numpy().astype(np.float32)
+    return (flat[:, :1] if lines else flat).numpy().astype(np.float32)
+
+
+def write_targets(run_dir: Path, volumes: list[dict[str, Any]], volume_attrs: dict[str, dict[str, Any]]) -> None:
+    """``targets/<file>.h5`` with exactly the reconstructed slices of each volume, the way fastMRI's
+    ``evaluate.py`` reads targets: ``reconstruction_rss`` (multi-coil) or ``reconstruction_esc``
+    (single-coil) holding our target magnitude (MVUE or RSS, as configured), attributes
+    ``acquisition`` and ``acceleration`` when known, and ``max``."""
+    done = set()
+    for volume in volumes:
+        if "target" not in volume or volume["fname"] in done:
+            continue
+        done.add(volume["fname"])
+        attrs = volume_attrs.get(volume["fname"], {})
+        key = "reconstruction_rss" if attrs.get("multicoil", True) else "reconstruction_esc"
+        target = volume["target"].abs().numpy().astype(np.float32)
+        path = run_dir / "targets" / volume["fname"]
+        with atomic_target(path) as temporary, h5py.File(temporary, "w") as handle:
+            handle[key] = target
+            handle["slice_num"] = np.asarray(volume["slices"], dtype=np.int64)
+            handle.attrs["max"] = float(target.max())
+            for name in ("acquisition", "acceleration"):
+                if name in attrs:
+                    handle.attrs[name] = attrs[name]
 
 
 def write_volume(run_dir: Path, volume: dict[str, Any], settings: dict[str, Any], save_samples: bool) -> Path:
@@ -119,10 +156,12 @@ def write_volume(run_dir: Path, volume: dict[str, Any], settings: dict[str, Any]
                 handle["std"] = volume["std"].numpy().astype(np.float32)
                 if save_samples and volume["samples"] is not None:
                     handle["samples"] = volume["samples"].numpy().astype(np.complex64)
-            for name in ("target", "zero_filled", "cg_sense"):
+            for name in ("target", *BASELINES):
                 if name in volume:
                     handle[name] = volume[name].abs().numpy().astype(np.float32)
             handle["slice_num"] = np.asarray(volume["slices"], dtype=np.int64)
+            if "mask" in volume:
+                handle["mask"] = file_mask(volume["mask"])
             handle["scale"] = np.asarray(volume["scale"], dtype=np.float64)
             handle["noise_var"] = np.asarray(volume["noise_var"], dtype=np.float64)
             handle["failed_samples"] = np.asarray(volume["failed"], dtype=np.int64)
@@ -150,6 +189,7 @@ def write_prior_samples(run_dir: Path, shards: list[dict[str, Any]], settings: d
 def metrics_row(shard: dict[str, Any]) -> dict[str, Any]:
     row = {key: shard[key] for key in ("fname", "slice_num", "snr_db", "sample_idx", "status", "diverged_level")}
     row.update(scale=shard.get("scale"), noise_var=shard.get("noise_var"))
+    row.update({key: shard[key] for key in (*STATS, "start_level") if key in shard})
     row.update(shard.get("metrics", {}))
     return row
 
@@ -158,7 +198,7 @@ def summarise_shards(shards: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per-SNR means of the per-item metrics (the module's :func:`~lit_sampler.module.summarise`),
     taken over the shards in item order: the sums run in one fixed order, so ``summary.csv`` does
     not depend on which items an earlier run finished or how the ranks gathered them."""
-    from .module import METHODS, QUALITY, summarise
+    from .module import QUALITY, summarise
 
     rows = [shard for shard in sorted(shards, key=shard_order) if "metrics" in shard]
     if not rows:
@@ -171,22 +211,59 @@ def summarise_shards(shards: list[dict[str, Any]]) -> list[dict[str, Any]]:
         name: torch.tensor([float(shard["metrics"].get(name, math.nan)) for shard in rows], dtype=torch.float64)
         for name in names
     }
-    return summarise(snrs, values)
+    table = summarise(snrs, values)
+    for row in table:  # network calls and effective acceleration beside every number
+        for key in STATS:
+            picked = [float(s[key]) for s in rows if key in s and float(s["snr_db"]) == row["snr_db"]]
+            if picked:
+                row[f"mean_{key}"] = float(np.mean(picked))
+    return table
 
 
 def volume_metrics_row(volume: dict[str, Any]) -> dict[str, Any] | None:
     """fastMRI ``evaluate.py`` numbers of one volume (data range: the target volume's maximum)."""
     if "target" not in volume:
         return None
-    target = volume["target"].abs().double()
+    # evaluate.py centre-crops target and reconstruction to (W, W) first (height clipped to H)
+    crop = evaluate_crop(*volume["mean"].shape[-2:])
+    target = volume["target"].abs().double()[..., crop[0], crop[1]]
+    volume = {**volume, "mean": volume["mean"][..., crop[0], crop[1]], "std": volume["std"][..., crop[0], crop[1]],
+              **{name: volume[name][..., crop[0], crop[1]] for name in BASELINES if volume.get(name) is not None}}
     row: dict[str, Any] = {"fname": volume["fname"], "snr_db": volume["snr_db"], "slices": len(volume["slices"])}
-    estimates = {"recon": volume["mean"], "zero_filled": volume.get("zero_filled"), "cg_sense": volume.get("cg_sense")}
+    estimates = {"recon": volume["mean"], **{name: volume.get(name) for name in BASELINES}}
     for method, estimate in estimates.items():
         if estimate is None or not torch.isfinite(estimate.abs()).all():
             continue
         for name, value in volume_metrics(target, estimate.abs().double()).items():
             row[f"{method}_{name}"] = value
+    if max(volume["num_samples"]) > 1 and torch.isfinite(volume["mean"].abs()).all():
+        row["std_error_corr"] = std_error_correlation(target, volume["mean"].abs().double(), volume["std"].double())
     return row
+
+
+def evaluate_crop(height: int, width: int) -> tuple[slice, slice]:
+    """fastMRI ``evaluate.py``'s centre crop to ``(W, W)`` (``transforms.center_crop``: start at
+    ``(H − W) // 2``), its height clipped to ``H`` when the image is wider than tall."""
+    rows = min(height, width)
+    top = (height - rows) // 2
+    return slice(top, top + rows), slice(0, width)
+
+
+def std_error_correlation(target: torch.Tensor, estimate: torch.Tensor, std: torch.Tensor) -> float:
+    """Mean over slices of the Pearson correlation between the posterior std and |error| of the
+    posterior mean, over the object (pixels above 5 % of the slice's target maximum): how well the
+    sampler's uncertainty points at its mistakes."""
+    values = []
+    for t, e, s in zip(target, estimate, std):
+        support = t > 0.05 * t.max()
+        if support.sum() < 3:
+            continue
+        error = (e - t).abs()[support]
+        spread = s[support]
+        if float(error.std()) == 0 or float(spread.std()) == 0:
+            continue
+        values.append(float(torch.corrcoef(torch.stack([error, spread]))[0, 1]))
+    return float(np.mean(values)) if values else math.nan
 
 
 def summary_rows(summary: list[dict[str, Any]], volume_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -205,18 +282,22 @@ def summary_rows(summary: list[dict[str, Any]], volume_rows: list[dict[str, Any]
 
 def format_summary(table: list[dict[str, Any]]) -> str:
     """A plain-text table: one line per SNR and method (per-slice means; volume PSNR in brackets)."""
-    lines = [f"{'SNR':>9}  {'method':<11} {'PSNR (dB)':>9} {'SSIM':>7} {'NMSE':>9} {'vol PSNR':>9} {'items':>6} {'failed':>6}"]
+    lines = [
+        f"{'SNR':>9}  {'method':<15} {'PSNR (dB)':>9} {'SSIM':>7} {'NMSE':>9} {'vol PSNR':>9} {'items':>6} {'failed':>6}"
+        f" {'NFE':>6} {'R eff':>6}"
+    ]
     for row in table:
         for method in ESTIMATES:
             # the recon line also when every item failed (no mean to show, but the count)
             if f"{method}_psnr" not in row and not (method == "recon" and row.get("failed")):
                 continue
             label = f"{row['snr_db']:g} dB" if math.isfinite(row["snr_db"]) else "no noise"
+            nfe = f"{row['mean_nfe']:6.1f}" if method == "recon" and "mean_nfe" in row else f"{'':>6}"
             lines.append(
-                f"{label:>9}  {method:<11} {row.get(f'{method}_psnr', math.nan):9.2f} "
+                f"{label:>9}  {method:<15} {row.get(f'{method}_psnr', math.nan):9.2f} "
                 f"{row.get(f'{method}_ssim', math.nan):7.4f} "
                 f"{row.get(f'{method}_nmse', math.nan):9.5f} {row.get(f'volume_{method}_psnr', math.nan):9.2f} "
-                f"{row['items']:6d} {row['failed'] if method == 'recon' else 0:6d}"
+                f"{row['items']:6d} {row['failed'] if method == 'recon' else 0:6d} {nfe} {row.get('mean_acceleration', math.nan):6.2f}"
             )
     return "\n".join(lines)
 
@@ -224,7 +305,7 @@ def format_summary(table: list[dict[str, Any]]) -> str:
 # ---------------------------------------------------------------------------- pictures
 def figure_panels(volumes: list[dict[str, Any]], figure_slices: int) -> list[tuple[str, list[tuple[str, np.ndarray]]]]:
     """Rows (one per SNR and shown slice) of (title, magnitude image) panels:
-    target | zero-filled | reconstruction | error | std."""
+    target | zero-filled | CS (L1-wavelet, else TV, when run) | reconstruction | error | std."""
     rows = []
     by_snr: dict[float, list] = defaultdict(list)
     for volume in volumes:
@@ -239,6 +320,10 @@ def figure_panels(volumes: list[dict[str, Any]], figure_slices: int) -> list[tup
                 panels.append(("target", target))
             if "zero_filled" in volume:
                 panels.append(("zero-filled", volume["zero_filled"][i].abs().numpy()))
+            for name, title in (("l1_wavelet", "L1-wavelet"), ("total_variation", "TV")):
+                if name in volume:
+                    panels.append((title, volume[name][i].abs().numpy()))
+                    break
             panels.append(("reconstruction", recon))
             if "target" in volume:
                 panels.append(("|error|", np.abs(recon - target)))

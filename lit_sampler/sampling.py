@@ -42,6 +42,80 @@ def randn_like(x: torch.Tensor, generator: Generators) -> torch.Tensor:
     )
 
 
+def langevin_step(
+    score: ScoreFn,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    sigma: float | torch.Tensor,
+    alpha: float | torch.Tensor,
+    noise_scale: float | torch.Tensor,
+    noise: torch.Tensor,
+    data_consistency: DataConsistencyFn | None = None,
+) -> torch.Tensor:
+    """One update x + α (s(x, i) − g(x, σ)) + sqrt(αβ)·z (``noise_scale`` = sqrt(αβ), ``noise`` = z).
+
+    The single definition of the step: the eager loop calls it, and the CUDA-graph path captures it.
+    """
+    drift = score(x, labels).to(x.dtype)
+    if data_consistency is not None:
+        drift = drift - data_consistency(x, sigma, drift)
+    return x + alpha * drift + noise_scale * noise
+
+
+def chain_plan(
+    num_levels: int,
+    sigmas: Sequence[float],
+    step_size: float,
+    steps_each: int | Sequence[int],
+    sigma_offset: int = 0,
+    levels: Sequence[int] | None = None,
+) -> list[tuple[int, float, int]]:
+    """The ``(level, α, steps)`` triples a chain runs, validated once.
+
+    ``levels=None`` runs every level from ``sigma_offset`` with α_i = ε (σ_i/σ_{L−1})²; a list of
+    ascending indices runs only those, with the rescaled steps of
+    :func:`lit_sampler.schedules.level_step_sizes`. ``steps_each`` is T for every level or one count
+    per run level.
+    """
+    from .schedules import level_step_sizes
+
+    if num_levels == 0:
+        raise ValueError("sigmas is empty")
+    if any(a <= b for a, b in zip(sigmas, sigmas[1:])):
+        raise ValueError("sigmas must be strictly descending (σ_0 > σ_1 > … > σ_{L-1})")
+    if not 0 <= sigma_offset < num_levels:
+        raise ValueError(f"sigma_offset must lie in [0, {num_levels - 1}], got {sigma_offset}")
+    if not step_size > 0:
+        raise ValueError(f"step_size must be positive, got {step_size}")
+    if levels is None:
+        run = list(range(sigma_offset, num_levels))
+    else:
+        run = [int(j) for j in levels]
+        if not run or any(a >= b for a, b in zip(run, run[1:])) or run[0] < sigma_offset or run[-1] >= num_levels:
+            raise ValueError(
+                f"levels must be ascending indices in [{sigma_offset}, {num_levels - 1}] (sigma_offset to L-1), got {run}"
+            )
+    counts = [steps_each] * len(run) if isinstance(steps_each, int) else [int(t) for t in steps_each]
+    if len(counts) != len(run):
+        raise ValueError(f"steps_each has {len(counts)} entries for {len(run)} levels; give one per level run")
+    if any(t < 1 for t in counts):
+        raise ValueError(f"steps_each must be at least 1, got {min(counts)}")
+    alphas = level_step_sizes(sigmas, run, step_size)
+    return list(zip(run, alphas, counts))
+
+
+def _active_noise(x: torch.Tensor, generator: Generators, active: list[bool]) -> torch.Tensor:
+    """Noise for the active items only; inactive items draw nothing (their streams stay untouched)."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return randn_like(x, generator) * torch.tensor(active, dtype=x.dtype, device=x.device).reshape(-1, 1, 1, 1)
+    return torch.stack(
+        [
+            torch.randn(x.shape[1:], generator=g, dtype=x.dtype, device=x.device) if a else x.new_zeros(x.shape[1:])
+            for g, a in zip(generator, active)
+        ]
+    )
+
+
 @torch.no_grad()
 def annealed_langevin(
     score: ScoreFn,
@@ -49,8 +123,10 @@ def annealed_langevin(
     sigmas: torch.Tensor | Sequence[float],
     *,
     step_size: float,
-    steps_each: int,
+    steps_each: int | Sequence[int],
     sigma_offset: int = 0,
+    levels: Sequence[int] | None = None,
+    start_levels: Sequence[int] | None = None,
     noise_boost: float = 1.0,
     data_consistency: DataConsistencyFn | None = None,
     final_denoise: bool = False,
@@ -66,13 +142,22 @@ def annealed_langevin(
         x: initial state ``[B, C, H, W]`` (real).
         sigmas: descending noise levels σ_0 > … > σ_{L−1}.
         step_size: ε; the step at level i is α_i = ε (σ_i/σ_{L−1})².
-        steps_each: T, Langevin steps per level.
+        steps_each: T, Langevin steps per level, or one count per level run (e.g. Jalal et al.'s
+            3 up to level 1800 and 4 after).
         sigma_offset: k, skip the k largest levels (start at σ_k).
+        levels: run only these ascending level indices (≥ k), each with the rescaled step of
+            :func:`lit_sampler.schedules.level_step_sizes`, so it does the work of the levels it
+            stands for (Song & Ermon's chain on fewer levels). ``None``: every level from k.
+        start_levels: per item, the first level it runs (warm starts chosen per item, as in
+            Chung et al. 2022's "Come-Closer-Diffuse-Faster"): item b stays as given, and neither
+            calls the network nor draws noise, until level ``start_levels[b]``.
         noise_boost: β, the injected noise has variance α_i·β per entry (β = 1: reference, 2: textbook).
         data_consistency: ``g(x, σ_i, s)`` subtracted from the score; ``None`` samples the prior.
         final_denoise: finish with the Tweedie step x ← x + σ_{L−1}² s(x, L−1).
         generator: a ``torch.Generator``, or one per batch item; the only source of randomness.
-        callback: called after each level with ``{"x", "level", "sigma", "alpha", "levels", "steps"}``.
+        callback: called after each level with ``{"x", "level", "sigma", "alpha", "levels", "steps",
+            "active", "position", "run_levels"}`` (``active``: the items that ran it, ``None`` = all;
+            ``position``: index of the level among the ``run_levels`` levels run).
         cuda_graph: capture one whole step (score, data consistency, update) in a CUDA graph and
             replay it (``x`` must be on a CUDA device); see :func:`_static_chain`. The noise is drawn
             outside the graph from the same generators, so results equal the eager path's up to
@@ -81,57 +166,69 @@ def annealed_langevin(
     Returns:
         The final iterate ``[B, C, H, W]``.
     """
-    levels = [float(s) for s in (sigmas.tolist() if isinstance(sigmas, torch.Tensor) else sigmas)]
-    num_levels = len(levels)
-    if num_levels == 0:
-        raise ValueError("sigmas is empty")
-    if any(a <= b for a, b in zip(levels, levels[1:])):
-        raise ValueError("sigmas must be strictly descending (σ_0 > σ_1 > … > σ_{L-1})")
-    if not 0 <= sigma_offset < num_levels:
-        raise ValueError(f"sigma_offset must lie in [0, {num_levels - 1}], got {sigma_offset}")
-    if steps_each < 1:
-        raise ValueError(f"steps_each must be at least 1, got {steps_each}")
-    if not step_size > 0:
-        raise ValueError(f"step_size must be positive, got {step_size}")
-
-    sigma_last = levels[-1]
+    values = [float(s) for s in (sigmas.tolist() if isinstance(sigmas, torch.Tensor) else sigmas)]
+    plan = chain_plan(len(values), values, step_size, steps_each, sigma_offset, levels)
     batch = x.shape[0]
+    if start_levels is not None:
+        start_levels = [int(k) for k in start_levels]
+        if len(start_levels) != batch:
+            raise ValueError(f"got {len(start_levels)} start levels for a batch of {batch}")
     if cuda_graph:
         if x.device.type != "cuda":
             raise ValueError(f"cuda_graph needs the state on a CUDA device, got {x.device}")
-        x = _static_chain(
-            score, x, levels, step_size=step_size, steps_each=steps_each, sigma_offset=sigma_offset,
-            noise_boost=noise_boost, data_consistency=data_consistency, generator=generator,
-            callback=callback, capture=True,
-        )
-    eager_levels = range(0) if cuda_graph else range(sigma_offset, num_levels)  # the graphed path ran them
-    for level in eager_levels:
-        sigma = levels[level]
-        alpha = step_size * (sigma / sigma_last) ** 2
+        if start_levels is not None and len(set(start_levels)) > 1:
+            raise ValueError("cuda_graph replays one step for the whole batch: per-item start_levels need cuda_graph: false")
+        x = _static_chain(score, x, values, plan, noise_boost=noise_boost, data_consistency=data_consistency,
+                          generator=generator, callback=callback, capture=True)
+    for position, (level, alpha, steps) in enumerate([] if cuda_graph else plan):
+        sigma = values[level]
         noise_scale = math.sqrt(alpha * noise_boost)
         labels = torch.full((batch,), level, dtype=torch.long, device=x.device)
-        for _ in range(steps_each):
-            drift = score(x, labels).to(x.dtype)
-            if data_consistency is not None:
-                drift = drift - data_consistency(x, sigma, drift)
-            x = x + alpha * drift + noise_scale * randn_like(x, generator)
+        active = None if start_levels is None else [level >= k for k in start_levels]
+        if active is not None and all(active):
+            active = None
+        if active is not None and not any(active):
+            continue
+        for _ in range(steps):
+            if active is None:
+                x = langevin_step(score, x, labels, sigma, alpha, noise_scale, randn_like(x, generator), data_consistency)
+                continue
+            x = _masked_step(score, x, labels, sigma, alpha, noise_scale, data_consistency, generator, active)
         if callback is not None:
-            callback({"x": x, "level": level, "sigma": sigma, "alpha": alpha, "levels": num_levels, "steps": steps_each})
+            callback({"x": x, "level": level, "sigma": sigma, "alpha": alpha, "levels": len(values), "steps": steps,
+                      "active": active, "position": position, "run_levels": len(plan)})
 
     if final_denoise:
-        labels = torch.full((batch,), num_levels - 1, dtype=torch.long, device=x.device)
-        x = x + sigma_last**2 * score(x, labels).to(x.dtype)
+        labels = torch.full((batch,), len(values) - 1, dtype=torch.long, device=x.device)
+        x = x + values[-1] ** 2 * score(x, labels).to(x.dtype)
     return x
+
+
+def _masked_step(score, x, labels, sigma, alpha, noise_scale, data_consistency, generator, active: list[bool]):
+    """:func:`langevin_step` for the active items of a batch: the network sees only them."""
+    index = torch.tensor([b for b, a in enumerate(active) if a], device=x.device)
+
+    def active_score(state: torch.Tensor, level_labels: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros_like(state)
+        out[index] = score(state[index], level_labels[index]).to(state.dtype)
+        return out
+
+    stepped = langevin_step(active_score, x, labels, sigma, alpha, noise_scale, _active_noise(x, generator, active), data_consistency)
+    keep = torch.tensor(active, device=x.device).reshape(-1, 1, 1, 1)
+    return torch.where(keep, stepped, x)
+
+
+def network_evaluations(plan: list[tuple[int, float, int]], start_level: int = 0, final_denoise: bool = False) -> int:
+    """Score-network calls of one item whose chain starts at ``start_level`` (exact)."""
+    return sum(steps for level, _, steps in plan if level >= start_level) + int(final_denoise)
 
 
 def _static_chain(
     score: ScoreFn,
     x: torch.Tensor,
-    levels: list[float],
+    values: list[float],
+    plan: list[tuple[int, float, int]],
     *,
-    step_size: float,
-    steps_each: int,
-    sigma_offset: int,
     noise_boost: float,
     data_consistency: DataConsistencyFn | None,
     generator: Generators,
@@ -141,41 +238,34 @@ def _static_chain(
 ) -> torch.Tensor:
     """The level loop of :func:`annealed_langevin` on static buffers, one step captured as a CUDA graph.
 
-    One step ``x ← x + α·(s(x, i) − g(x, σ)) + sqrt(αβ)·z`` reads only fixed tensors: the state
-    ``x``, the labels ``i``, 0-d ``σ``, ``α``, ``sqrt(αβ)`` and a noise buffer ``z``. They are
-    refilled in place before each replay (the level values once per level, ``z`` before every step,
-    drawn eagerly from the per-item generators: the random streams are the eager path's), so one
-    graph serves the whole chain. ``capture=False`` runs the same static-buffer step eagerly (the
-    logic of the graphed path, testable without a GPU). Warm-up steps (on a side stream, as
-    :class:`torch.cuda.CUDAGraph` requires) run on a copy of the state that is then restored.
-    The score function must be capturable: no host syncs, no data-dependent Python branches, and
-    autocast with ``cache_enabled=False``.
+    One :func:`langevin_step` reads only fixed tensors: the state ``x``, the labels ``i``, 0-d ``σ``,
+    ``α``, ``sqrt(αβ)`` and a noise buffer ``z``. They are refilled in place before each replay (the
+    level values once per level, ``z`` before every step, drawn eagerly from the per-item
+    generators: the random streams are the eager path's), so one graph serves the whole chain.
+    ``capture=False`` runs the same static-buffer step eagerly (the logic of the graphed path,
+    testable without a GPU). Warm-up steps (on a side stream, as :class:`torch.cuda.CUDAGraph`
+    requires) run on a copy of the state that is then restored. The score function must be
+    capturable: no host syncs, no data-dependent Python branches, and autocast with
+    ``cache_enabled=False``.
     """
-    sigma_last = levels[-1]
     state = x.clone()
     noise = torch.zeros_like(state)
-    labels = torch.full((state.shape[0],), sigma_offset, dtype=torch.long, device=state.device)
+    labels = torch.full((state.shape[0],), plan[0][0], dtype=torch.long, device=state.device)
     sigma_t = torch.zeros((), dtype=state.dtype, device=state.device)
     alpha_t = torch.zeros_like(sigma_t)
     noise_scale_t = torch.zeros_like(sigma_t)
 
-    def set_level(level: int) -> tuple[float, float]:
-        sigma = levels[level]
-        alpha = step_size * (sigma / sigma_last) ** 2
+    def set_level(level: int, alpha: float) -> None:
         labels.fill_(level)
-        sigma_t.fill_(sigma)
+        sigma_t.fill_(values[level])
         alpha_t.fill_(alpha)
         noise_scale_t.fill_(math.sqrt(alpha * noise_boost))
-        return sigma, alpha
 
     def step() -> None:
-        drift = score(state, labels).to(state.dtype)
-        if data_consistency is not None:
-            drift = drift - data_consistency(state, sigma_t, drift)
-        state.copy_(state + alpha_t * drift + noise_scale_t * noise)
+        state.copy_(langevin_step(score, state, labels, sigma_t, alpha_t, noise_scale_t, noise, data_consistency))
 
     run = step
-    set_level(sigma_offset)
+    set_level(plan[0][0], plan[0][1])
     if capture:
         initial = state.clone()
         side = torch.cuda.Stream(device=state.device)
@@ -190,13 +280,14 @@ def _static_chain(
         with torch.cuda.graph(graph):
             step()
         run = graph.replay
-    for level in range(sigma_offset, len(levels)):
-        sigma, alpha = set_level(level)
-        for _ in range(steps_each):
+    for position, (level, alpha, steps) in enumerate(plan):
+        set_level(level, alpha)
+        for _ in range(steps):
             noise.copy_(randn_like(state, generator))
             run()
         if callback is not None:
-            info = {"level": level, "sigma": sigma, "alpha": alpha, "levels": len(levels), "steps": steps_each}
+            info = {"level": level, "sigma": values[level], "alpha": alpha, "levels": len(values), "steps": steps,
+                    "active": None, "position": position, "run_levels": len(plan)}
             callback({"x": state.clone(), **info})  # a copy: the buffer changes at the next replay
     return state
 

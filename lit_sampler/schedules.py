@@ -88,3 +88,80 @@ def technique4_step_size(sigma_end: float, gamma: float, steps_each: int) -> flo
     low, high = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
     fine = np.linspace(low, high, 20001)
     return float(fine[np.argmin(_technique4_residual(fine, sigma_end, gamma, steps_each))])
+
+
+# ---------------------------------------------------------------------------- cheaper schedules
+def log_spaced_levels(sigmas, count: int, start: int = 0) -> list[int]:
+    """``count`` level indices from ``start`` to L−1, evenly spaced in log σ (both ends included).
+
+    For a geometric schedule these are evenly spaced indices; for any other, each target value of
+    log σ takes the nearest level. Duplicates are dropped, so fewer may come back for tiny ranges.
+    """
+    levels = [float(s) for s in (sigmas.tolist() if isinstance(sigmas, torch.Tensor) else sigmas)]
+    last = len(levels) - 1
+    if not 0 <= start <= last:
+        raise ValueError(f"start level must lie in [0, {last}], got {start}")
+    if count < 1:
+        raise ValueError(f"need at least one level, got count={count}")
+    if count == 1:
+        return [last]
+    logs = np.log(np.asarray(levels[start:], dtype=np.float64))
+    targets = np.linspace(logs[0], logs[-1], int(count))
+    picked = sorted({start + int(np.argmin(np.abs(logs - t))) for t in targets})
+    return picked
+
+
+def level_step_sizes(sigmas, levels, step_size: float) -> list[float]:
+    """Step sizes α'_j for running only the levels ``levels`` (ascending indices) of ``sigmas``.
+
+    With every level, α_i = ε (σ_i/σ_{L−1})². When kept level j stands for the block of m_j levels
+    from j up to the next kept one (the last kept level: up to L−1), its step does the block's work:
+
+        α'_j = σ_j² · (1 − (1 − α_j/σ_j²)^{m_j})
+
+    Derivation: near a mode the σ-perturbed score is −(x − μ)/σ², so one step shrinks the distance
+    to the mode by (1 − α/σ²); with ε fixed, α_i/σ_i² = ε/σ_{L−1}² = r is the same at every level,
+    and the m_j levels' steps shrink it by (1 − r)^{m_j}. α'_j matches that in one step. It is α_j
+    when m_j = 1 (the full chain is unchanged), ≈ m_j·α_j when m_j·r ≪ 1, and for 0 < r < 2 stays
+    below 2σ_j², so the shortened chain contracts as the full one does (checked by
+    :func:`chain_variance`). (Summing the skipped steps instead, α'_j = Σ α_i, overshoots
+    2σ_j² as soon as the block is long: that chain diverges.) For r ≥ 2, where even the full chain
+    does not contract, the step is left at α_j.
+    """
+    values = [float(s) for s in (sigmas.tolist() if isinstance(sigmas, torch.Tensor) else sigmas)]
+    kept = [int(j) for j in levels]
+    if not kept:
+        raise ValueError("levels is empty")
+    if any(a >= b for a, b in zip(kept, kept[1:])) or kept[0] < 0 or kept[-1] >= len(values):
+        raise ValueError(f"levels must be ascending indices in [0, {len(values) - 1}], got {kept}")
+    sigma_last = values[-1]
+    ends = kept[1:] + [len(values)]
+    out = []
+    for j, end in zip(kept, ends):
+        alpha = step_size * (values[j] / sigma_last) ** 2
+        ratio = alpha / values[j] ** 2
+        rescale = end - j > 1 and 0.0 < ratio < 2.0
+        out.append(values[j] ** 2 * (1.0 - (1.0 - ratio) ** (end - j)) if rescale else alpha)
+    return out
+
+
+def chain_variance(sigmas, levels, alphas, steps, noise_boost: float = 2.0, start_std: float | None = None) -> dict:
+    """Technique-4-style check of a schedule: run the chain on the point-mass data of Song & Ermon's
+    analysis (at level σ the perturbed density is N(0, σ²), score −x/σ²), in closed form.
+
+    One step maps the per-entry variance v to (1 − α/σ²)² v + αβ. Starting from v = ``start_std²``
+    (default σ² of the first level run), the function returns ``{"ratio": v_end / σ_{last}²,
+    "contraction": max_j |1 − α_j/σ_j²|}``: a stable schedule has contraction < 1, and a ratio near
+    that of the full chain means the shortened chain ends at the right spread.
+    """
+    values = [float(s) for s in (sigmas.tolist() if isinstance(sigmas, torch.Tensor) else sigmas)]
+    kept = [int(j) for j in levels]
+    counts = [int(steps)] * len(kept) if isinstance(steps, int) else [int(t) for t in steps]
+    variance = (values[kept[0]] if start_std is None else float(start_std)) ** 2
+    contraction = 0.0
+    for j, alpha, t in zip(kept, alphas, counts):
+        factor = 1.0 - alpha / values[j] ** 2
+        contraction = max(contraction, abs(factor))
+        for _ in range(t):
+            variance = factor**2 * variance + alpha * noise_boost
+    return {"ratio": variance / values[kept[-1]] ** 2, "contraction": contraction}

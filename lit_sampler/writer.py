@@ -33,12 +33,13 @@ import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 
 from .atomic import OutputError, atomic_write_bytes
+from .baselines import BASELINES
 from .noise import snr_label
 from .report import assemble_run
 
 log = logging.getLogger(__name__)
 
-SHARD_FIELDS = ("reconstruction", "sample", "zero_filled", "cg_sense", "target", "oracle_best")
+SHARD_FIELDS = ("reconstruction", "sample", *BASELINES, "target", "oracle_best", "mask")
 # what an interrupted write leaves behind: ``.<final name>.<pid>.tmp`` and the writability probe
 TEMPORARY = re.compile(r"^\.(?:.+\.(?P<pid>\d+)\.tmp(?:\.png)?|write-test-(?P<probe>\d+))$")
 
@@ -92,6 +93,11 @@ def run_settings(pl_module: pl.LightningModule, datamodule: Any) -> dict[str, An
         "maps_key": getattr(datamodule, "maps_key", None),
         "image_shape": _plain(getattr(datamodule, "_image_shape", None)),
     }
+    if getattr(transform, "mask_seed", "run") != "run":  # (absent by default: older run directories still resume)
+        data["mask_seed"] = transform.mask_seed
+    schedule = getattr(pl_module, "schedule", None)
+    if schedule is not None:  # what the knobs (or the preset) resolved to, network calls included
+        model["schedule"] = _plain(schedule.describe())
     return {"model": model, "data": data}
 
 
@@ -215,6 +221,7 @@ class ReconstructionWriter(BasePredictionWriter):
             logger=trainer.logger,
             figure_slices=self.figure_slices,
             save_samples=self.save_samples,
+            volume_attrs=volume_attributes(trainer.datamodule),
         )
 
     @staticmethod
@@ -280,6 +287,30 @@ class ReconstructionWriter(BasePredictionWriter):
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         trainer.strategy.barrier("writer-assemble")
         self._on_all_ranks(trainer, lambda: self._assemble(trainer, pl_module))
+
+
+def nominal_acceleration(mask_fn: Any) -> float | None:
+    """The acceleration a mask function was configured with, when it has a single one."""
+    values = getattr(mask_fn, "accelerations", None)
+    if values is None and getattr(mask_fn, "acceleration", None) is not None:
+        values = [mask_fn.acceleration]
+    return float(values[0]) if values and len(set(values)) == 1 else None
+
+
+def volume_attributes(datamodule: Any) -> dict[str, dict[str, Any]]:
+    """Per file: ``multicoil``, ``acquisition`` and the configured ``acceleration`` (what
+    fastMRI's ``evaluate.py`` filters on), from the data module's public metadata."""
+    volumes = getattr(datamodule, "volumes", None) or []
+    acceleration = nominal_acceleration(getattr(getattr(datamodule, "transform", None), "mask_fn", None))
+    out = {}
+    for volume in volumes:
+        attrs: dict[str, Any] = {"multicoil": bool(volume.multicoil)}
+        if "acquisition" in volume.attrs:
+            attrs["acquisition"] = str(volume.attrs["acquisition"])
+        if volume.mask_shape is None and acceleration is not None:
+            attrs["acceleration"] = int(acceleration) if acceleration == int(acceleration) else acceleration
+        out[volume.fname] = attrs
+    return out
 
 
 def load_shard(path: Path, metadata_only: bool = False) -> dict[str, Any]:

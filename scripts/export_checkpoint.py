@@ -1,7 +1,8 @@
 """Slim a ``lit_sampler fit`` checkpoint for sampling: keep the weights (raw and EMA) and the
-hyper-parameters, drop optimizer and loop state (about two thirds of the file).
+hyper-parameters, drop optimizer and loop state (about two thirds of the file); ``--ema-only``
+also drops the raw weights (what sampling uses is the EMA; half again).
 
-    python scripts/export_checkpoint.py lightning_logs/train_demo/version_0/checkpoints/last.ckpt demo/model.ckpt
+    python scripts/export_checkpoint.py lightning_logs/train_demo/version_0/checkpoints/last.ckpt demo/model.ckpt --ema-only
 
 The result still loads with ``load_score_model`` / ``checkpoint:`` (EMA weights by default) and is
 checked to give the same network outputs as the original before it is written (atomically).
@@ -21,11 +22,16 @@ from lit_sampler.models import CheckpointError, describe_checkpoint, load_score_
 KEPT = ("state_dict", "hyper_parameters", "epoch", "global_step", "pytorch-lightning_version")
 
 
-def export(source: Path, destination: Path) -> None:
+def export(source: Path, destination: Path, ema_only: bool = False) -> None:
     checkpoint = torch.load(source, map_location="cpu", weights_only=False)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(f"{source}: not a `lit_sampler fit` checkpoint (no 'state_dict')")
     slim = {key: checkpoint[key] for key in KEPT if key in checkpoint}
+    if ema_only:
+        ema = {k: v for k, v in slim["state_dict"].items() if k.startswith("ema_model.")}
+        if not ema:
+            raise CheckpointError(f"{source}: no EMA weights ('ema_model.*') to keep with --ema-only")
+        slim["state_dict"] = ema
     slim["hyper_parameters"] = dict(slim.get("hyper_parameters", {}))
     with atomic_target(destination) as temporary:
         torch.save(slim, temporary)
@@ -41,9 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", type=Path, help="checkpoint written by `python -m lit_sampler fit`")
     parser.add_argument("destination", type=Path)
+    parser.add_argument("--ema-only", action="store_true", help="keep only the EMA weights (what sampling uses)")
     args = parser.parse_args(argv)
     try:
-        export(args.source, args.destination)
+        export(args.source, args.destination, args.ema_only)
     except (CheckpointError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -18,7 +18,7 @@ import torch
 import lit_sampler.module as module_file
 from lit_sampler.models import NCSNv2
 from lit_sampler.operators import MultiCoilMRI
-from lit_sampler.sampling import GaussianDataConsistency, _static_chain, annealed_langevin
+from lit_sampler.sampling import GaussianDataConsistency, _static_chain, annealed_langevin, chain_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,8 +124,10 @@ def test_graphed_step_logic_equals_the_eager_chain():
     eager_levels, static_levels = [], []
     eager = annealed_langevin(net, x0, net.sigmas, generator=generators(), callback=eager_levels.append, **kwargs)
     with torch.no_grad():
-        static = _static_chain(net, x0, net.sigmas.tolist(), generator=generators(), callback=static_levels.append,
-                               capture=False, **kwargs)
+        values = net.sigmas.tolist()
+        plan = chain_plan(len(values), values, kwargs["step_size"], kwargs["steps_each"], kwargs["sigma_offset"])
+        static = _static_chain(net, x0, values, plan, noise_boost=1.0, data_consistency=dc, generator=generators(),
+                               callback=static_levels.append, capture=False)
     torch.testing.assert_close(static, eager, rtol=1e-5, atol=1e-6)
     assert [i["level"] for i in static_levels] == [i["level"] for i in eager_levels] == [1, 2, 3, 4, 5]
     for a, b in zip(static_levels, eager_levels):

@@ -84,10 +84,10 @@ def run_script(name, *args):
 def test_make_demo_data(tmp_path):
     out = tmp_path / "demo"
     proc = run_script(
-        "make_demo_data.py", "--out", out, "--size", "24", "20", "--coils", "3", "--val-files", "2",
-        "--val-slices", "2", "--train-files", "2", "--train-slices", "3",
+        "make_demo_data.py", "--source", "phantom", "--out", out, "--size", "24", "20", "--coils", "3",
+        "--val-files", "2", "--val-slices", "2", "--train-files", "2", "--train-slices", "3",
     )
-    assert "val: 2 files x 2 slices" in proc.stdout and "train: 2 files x 3 slices" in proc.stdout
+    assert "val: 2 files, 4 slices" in proc.stdout and "train: 2 files, 6 slices" in proc.stdout
     val = sorted((out / "val").glob("*.h5"))
     assert [p.name for p in val] == ["demo_val_000.h5", "demo_val_001.h5"]
     assert not list(out.rglob("*.tmp"))
@@ -106,7 +106,7 @@ def test_make_demo_data(tmp_path):
         assert f["kspace"].shape == (3, 24, 20) and "sens_maps" not in f  # single-coil training files
     # deterministic
     again = tmp_path / "again"
-    run_script("make_demo_data.py", "--out", again, "--size", "24", "20", "--coils", "3", "--val-files", "1",
+    run_script("make_demo_data.py", "--source", "phantom", "--out", again, "--size", "24", "20", "--coils", "3", "--val-files", "1",
                "--val-slices", "2", "--train-files", "0")
     with h5py.File(val[0], "r") as a, h5py.File(again / "val" / "demo_val_000.h5", "r") as b:
         np.testing.assert_array_equal(a["kspace"][()], b["kspace"][()])

@@ -303,6 +303,10 @@ class FastMRIDataModule(_PredictItems, pl.LightningDataModule):
         use_file_mask: use a ``mask`` dataset stored in a file instead, when present.
         snr_range: measurement SNRs in dB; ``null`` / ``inf`` = no added noise.
         seed: seeds masks (per volume) and noise (per file, slice, SNR).
+        mask_seed: ``run`` (default): masks drawn from ``(seed, file name)``; ``fastmri``: drawn
+            exactly as fastMRI's validation does, ``RandomState(tuple(map(ord, file name)))`` into
+            its ``RandomMaskFunc`` / ``EquispacedMaskFractionFunc`` algorithm (line masks only), so
+            results compare with fastMRI baselines on the same masks.
         num_samples: posterior samples per (file, slice, SNR).
         scale_percentile: percentile of the zero-filled magnitude used as the scale.
         batch_size: items per batch; num_workers: DataLoader workers.
@@ -321,6 +325,7 @@ class FastMRIDataModule(_PredictItems, pl.LightningDataModule):
         use_file_mask: bool = True,
         snr_range: list[Union[float, str, None]] = [None],  # noqa: B006 - jsonargparse shows defaults
         seed: int = 0,
+        mask_seed: Literal["run", "fastmri"] = "run",
         num_samples: int = 1,
         scale_percentile: float = 99.0,
         batch_size: int = 1,
@@ -343,7 +348,7 @@ class FastMRIDataModule(_PredictItems, pl.LightningDataModule):
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.seed = int(seed)
-        self.transform = MeasurementTransform(mask, seed, scale_percentile, target)
+        self.transform = MeasurementTransform(mask, seed, scale_percentile, target, mask_seed)
         self.loader = SliceLoader(self.geometry, use_file_mask=use_file_mask)
         self.volumes: list[VolumeInfo] = []
         self.selected_slices: list[list[int]] = []

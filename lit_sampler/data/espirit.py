@@ -28,10 +28,12 @@ from typing import Optional
 import torch
 
 
-def calibration_region(kspace: torch.Tensor, calib_width: int) -> torch.Tensor:
-    """Centre ``calib_width × calib_width`` block of ``[coils, H, W]`` k-space (clipped to its size)."""
+def calibration_region(kspace: torch.Tensor, calib_width) -> torch.Tensor:
+    """Centre block of ``[coils, H, W]`` k-space (clipped to its size): ``calib_width × calib_width``,
+    or ``rows × cols`` for a pair (e.g. the fully sampled centre lines of a line mask: ``(H, n)``)."""
     height, width = kspace.shape[-2:]
-    ch, cw = min(calib_width, height), min(calib_width, width)
+    rows, cols = (calib_width, calib_width) if isinstance(calib_width, int) else tuple(calib_width)
+    ch, cw = min(int(rows), height), min(int(cols), width)
     y0, x0 = height // 2 - ch // 2, width // 2 - cw // 2
     return kspace[..., y0 : y0 + ch, x0 : x0 + cw]
 
@@ -44,7 +46,7 @@ def calibration_matrix(calib: torch.Tensor, kernel_width: int) -> torch.Tensor:
     return patches.permute(1, 2, 0, 3, 4).reshape(-1, coils * k * k)
 
 
-def signal_kernels(kspace: torch.Tensor, calib_width: int, kernel_width: int, thresh: float) -> torch.Tensor:
+def signal_kernels(kspace: torch.Tensor, calib_width, kernel_width: int, thresh: float) -> torch.Tensor:
     """Orthonormal basis of the calibration patches' signal subspace, ``[n, coils, k, k]`` (complex128)."""
     calib = calibration_region(kspace, calib_width).to(torch.complex128)
     if min(calib.shape[-2:]) < kernel_width:
@@ -83,7 +85,7 @@ def _phasors(n: int, k: int) -> torch.Tensor:
 
 def espirit_maps(
     kspace: torch.Tensor,
-    calib_width: int = 24,
+    calib_width=24,
     kernel_width: int = 6,
     thresh: float = 0.02,
     crop: float = 0.95,
@@ -94,7 +96,8 @@ def espirit_maps(
 
     Args:
         kspace: ``[coils, H, W]`` complex, centred (DC at ``(H//2, W//2)``, as :func:`fft2c` makes it).
-        calib_width: side of the centre calibration square (fastMRI brains: 24–26 lines).
+        calib_width: side of the centre calibration square (fastMRI brains: 24–26 lines), or
+            ``(rows, cols)`` of a rectangle (the centre lines of a line mask).
         kernel_width: side of the k-space kernel window.
         thresh: keep singular vectors with ``σ > thresh · σ_max``.
         crop: keep a pixel's map where the top eigenvalue of ``G(r)`` exceeds this (else 0).

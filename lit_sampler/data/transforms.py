@@ -7,7 +7,8 @@ For one item ``(file, slice, SNR)`` (DESIGN.md):
 2. ground truth ``x★ = combine(k, S)`` (MVUE or RSS, see :mod:`~lit_sampler.data.geometry`) from the
    fully sampled k-space, unless the stored k-space is already undersampled;
 3. mask ``M``: the file's ``mask`` (when ``use_file_mask``), else ``mask_fn((H, W), g)`` with
-   ``g = mask_generator(seed, fname)`` (``seeded_generator(seed, fname, "mask")``) — one mask per volume;
+   ``g = mask_generator(seed, fname)`` (``seeded_generator(seed, fname, "mask")``) — one mask per volume
+   (``mask_seed="fastmri"``: ``g = numpy.random.RandomState(tuple(map(ord, fname)))``, fastMRI's own);
 4. ``y = M ⊙ k + M ⊙ n``, ``n ~ CN(0, ν)``, ``ν = mean_sampled |M ⊙ k|² · 10^(−SNR/10)``
    (:func:`lit_sampler.noise.add_measurement_noise`), noise drawn from
    ``seeded_generator(seed, fname, slice, snr_label(SNR), "noise")``;
@@ -26,6 +27,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional, Protocol, Sequence, runtime_checkable
 
+import numpy as np
 import torch
 
 from ..masks import mask_generator
@@ -35,6 +37,7 @@ from .fastmri import DataError, VolumeInfo, read_slice
 from .geometry import Geometry, combine
 
 TARGET_KINDS = ("auto", "mvue", "rss", "none")
+MASK_SEEDS = ("run", "fastmri")
 
 
 @runtime_checkable
@@ -235,7 +238,10 @@ class MeasurementTransform:
         seed: int = 0,
         scale_percentile: float = 99.0,
         target: str = "auto",
+        mask_seed: str = "run",
     ):
+        if mask_seed not in MASK_SEEDS:
+            raise DataError(f"mask_seed must be one of {list(MASK_SEEDS)}, got {mask_seed!r}")
         if not 0 < float(scale_percentile) <= 100:
             raise DataError(f"scale_percentile must lie in (0, 100], got {scale_percentile}")
         if target not in TARGET_KINDS:
@@ -244,18 +250,27 @@ class MeasurementTransform:
         self.seed = int(seed)
         self.scale_percentile = float(scale_percentile)
         self.target = target
+        self.mask_seed = mask_seed
         self._mask_cache: dict[tuple[str, int, int], torch.Tensor] = {}
 
     def volume_mask(self, fname: str, shape: tuple[int, int], where: str = "") -> torch.Tensor:
         """The configured mask of a volume, ``[1, H, W]`` float32 (cached; one draw per volume)."""
         key = (fname, int(shape[0]), int(shape[1]))
         if key not in self._mask_cache:
-            drawn = self.mask_fn(tuple(int(s) for s in shape), mask_generator(self.seed, fname))
+            drawn = self.mask_fn(tuple(int(s) for s in shape), self.mask_source(fname))
             mask = expand_mask(drawn, shape, where or fname)
             if not bool(mask.any()):
                 raise DataError(f"{where or fname}: the mask {self.mask_fn!r} samples no k-space point")
             self._mask_cache[key] = mask
         return self._mask_cache[key]
+
+    def mask_source(self, fname: str):
+        """The random source of a volume's mask: our ``(seed, fname)`` stream, or with
+        ``mask_seed="fastmri"`` fastMRI's ``RandomState(tuple(map(ord, fname)))`` (its validation
+        masks, bit for bit; the run ``seed`` then does not change masks)."""
+        if self.mask_seed == "fastmri":
+            return np.random.RandomState(tuple(map(ord, fname)))
+        return mask_generator(self.seed, fname)
 
     def mask_for(self, data: PreparedSlice) -> torch.Tensor:
         if data.file_mask is not None:

@@ -1,0 +1,297 @@
+"""``python -m lit_sampler frontier --config …``: quality per network call for one checkpoint.
+
+Runs a grid of schedules (:data:`GRIDS`) with the ``predict`` config's data, model and trainer, each
+into its own run directory, and writes
+
+* ``frontier.csv``: one row per schedule and SNR: family, settings, mean network evaluations (NFE)
+  per item, wall seconds, PSNR / SSIM / NMSE mean and standard deviation over items, Pareto flag;
+* ``frontier.png``: PSNR against NFE (log axis), one curve per family and panel per SNR, the
+  baselines of the run (zero-filled, CG-SENSE, CS when configured) as horizontal lines;
+
+and prints the cheapest schedule within 0.5 dB and within 0.2 dB of the most expensive one.
+Schedules are defined relative to the network's σ schedule (fractions of the levels, levels per
+decade of σ, factors of the data's predicted error), so the grid fits any checkpoint. Run it on
+validation data, never on the data you report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .atomic import atomic_target, atomic_write_bytes
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One schedule of the grid: ``name``, the ``family`` it is drawn in, sampler overrides."""
+
+    name: str
+    family: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def _cold(steps: int) -> Candidate:
+    return Candidate(f"cold_T{steps}", "cold start, every level",
+                     {"init": "noise", "sigma_offset": 0, "levels": None, "steps_each": steps, "final_denoise": True})
+
+
+def _warm(factor: float, per_decade: float | None) -> Candidate:
+    name = f"warm_f{factor:g}" + (f"_d{per_decade:g}" if per_decade else "_all")
+    family = "warm start (auto), every level" if per_decade is None else f"warm start (auto), f={factor:g}, levels/decade"
+    return Candidate(name, family, {"init": "zero_filled", "sigma_offset": "auto", "start_factor": factor,
+                                    "levels": ("per_decade", per_decade) if per_decade else None, "steps_each": 1,
+                                    "final_denoise": True})
+
+
+def _cold_subset(per_decade: float) -> Candidate:
+    return Candidate(f"cold_d{per_decade:g}", "cold start, levels/decade",
+                     {"init": "noise", "sigma_offset": 0, "levels": ("per_decade", per_decade), "steps_each": 1,
+                      "final_denoise": True})
+
+
+GRIDS: dict[str, list[Candidate]] = {
+    "quick": [_cold(1), _warm(2.0, None), _warm(2.0, 6.0)],
+    "full": [
+        Candidate("reference", "reference recipe", {"preset": "reference"}),
+        _cold(1),
+        *[_cold_subset(d) for d in (24.0, 12.0, 6.0)],
+        *[_warm(f, None) for f in (1.0, 2.0, 4.0)],
+        *[_warm(2.0, d) for d in (24.0, 16.0, 10.0, 6.0, 4.0)],
+        *[_warm(f, 6.0) for f in (1.0, 4.0, 8.0)],
+        *[_warm(f, 16.0) for f in (4.0, 8.0)],
+        *[_warm(1.0, d) for d in (24.0, 16.0, 10.0)],
+    ],
+}
+
+
+def resolve_overrides(overrides: dict[str, Any], sigmas: list[float]) -> dict[str, Any]:
+    """Sampler init arguments of a candidate for this σ schedule (levels per decade → indices)."""
+    from .presets import per_decade_levels
+
+    out = dict(overrides)
+    levels = out.get("levels")
+    if isinstance(levels, tuple) and levels[0] == "per_decade":
+        out["levels"] = per_decade_levels(sigmas, float(levels[1]))
+    if "preset" not in out:
+        out["preset"] = None
+    return out
+
+
+# ------------------------------------------------------------------------------------ analysis
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _number(text: Any) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def summarise_run(candidate: Candidate, rows: list[dict[str, Any]], wall_s: float) -> list[dict[str, Any]]:
+    """Per SNR: mean ± std of the reconstruction's metrics over items, mean NFE; baselines' means."""
+    out = []
+    for snr in sorted({_number(r["snr_db"]) for r in rows}, reverse=True):
+        picked = [r for r in rows if _number(r["snr_db"]) == snr or (math.isnan(snr) and math.isnan(_number(r["snr_db"])))]
+        row: dict[str, Any] = {"schedule": candidate.name, "family": candidate.family, "snr_db": snr,
+                               "items": len(picked), "wall_s": wall_s}
+        row["nfe"] = float(np.mean([_number(r.get("nfe")) for r in picked]))
+        for metric in ("psnr", "ssim", "nmse"):
+            values = np.array([_number(r.get(f"recon_{metric}")) for r in picked])
+            values = values[np.isfinite(values)]
+            row[f"{metric}_mean"] = float(values.mean()) if values.size else math.nan
+            row[f"{metric}_std"] = float(values.std()) if values.size else math.nan
+        for method in ("zero_filled", "cg_sense", "l1_wavelet", "total_variation"):
+            values = np.array([_number(r.get(f"{method}_psnr")) for r in picked])
+            values = values[np.isfinite(values)]
+            if values.size:
+                row[f"{method}_psnr"] = float(values.mean())
+        row["settings"] = " ".join(f"{k}={v}" for k, v in candidate.overrides.items())
+        out.append(row)
+    return out
+
+
+def mark_pareto(rows: list[dict[str, Any]]) -> None:
+    """Flag, per SNR, the schedules no other schedule beats in both NFE (fewer) and PSNR (higher)."""
+    for snr in {r["snr_db"] for r in rows}:
+        group = [r for r in rows if r["snr_db"] == snr]
+        for r in group:
+            r["pareto"] = not any(
+                o is not r and o["nfe"] <= r["nfe"] and o["psnr_mean"] >= r["psnr_mean"]
+                and (o["nfe"] < r["nfe"] or o["psnr_mean"] > r["psnr_mean"])
+                for o in group
+            )
+
+
+def cheapest_within(rows: list[dict[str, Any]], tolerance_db: float) -> dict[str, Any] | None:
+    """The schedule with the fewest NFE whose PSNR, at every SNR, is within ``tolerance_db`` of the
+    most expensive schedule's."""
+    by_schedule: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_schedule.setdefault(r["schedule"], []).append(r)
+    cost = {name: float(np.mean([r["nfe"] for r in group])) for name, group in by_schedule.items()}
+    if not cost:
+        return None
+    reference = max(cost, key=cost.get)
+    best_psnr = {r["snr_db"]: r["psnr_mean"] for r in by_schedule[reference]}
+    fits = [
+        name for name, group in by_schedule.items()
+        if all(r["psnr_mean"] >= best_psnr.get(r["snr_db"], math.inf) - tolerance_db for r in group)
+    ]
+    if not fits:
+        return None
+    name = min(fits, key=lambda n: cost[n])
+    return {"schedule": name, "nfe": cost[name], "reference": reference, "reference_nfe": cost[reference],
+            "speedup": cost[reference] / cost[name]}
+
+
+def write_frontier_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    from .report import write_csv
+
+    write_csv(path, rows)
+
+
+def plot_frontier(path: Path, rows: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    snrs = sorted({r["snr_db"] for r in rows}, reverse=True)
+    fig, axes = plt.subplots(1, len(snrs), figsize=(6.0 * len(snrs), 4.4), squeeze=False)
+    styles = {"zero_filled": ("zero-filled", ":"), "cg_sense": ("CG-SENSE", "-."),
+              "l1_wavelet": ("L1-wavelet", "--"), "total_variation": ("TV", (0, (1, 1)))}
+    for axis, snr in zip(axes[0], snrs):
+        group = [r for r in rows if r["snr_db"] == snr]
+        for family in dict.fromkeys(r["family"] for r in group):
+            points = sorted((r for r in group if r["family"] == family), key=lambda r: r["nfe"])
+            axis.errorbar([p["nfe"] for p in points], [p["psnr_mean"] for p in points], marker="o", capsize=2,
+                          label=family, linestyle="-" if len(points) > 1 else "none")
+        front = sorted((r for r in group if r.get("pareto")), key=lambda r: r["nfe"])
+        axis.plot([p["nfe"] for p in front], [p["psnr_mean"] for p in front], color="k", alpha=0.25, linewidth=6,
+                  label="Pareto front", zorder=0)
+        for method, (label, style) in styles.items():
+            values = [r[f"{method}_psnr"] for r in group if f"{method}_psnr" in r]
+            if values:
+                axis.axhline(float(np.mean(values)), color="gray", linestyle=style, linewidth=1, label=label)
+        axis.set_xscale("log")
+        axis.set_xlabel("network evaluations per item (NFE)")
+        axis.set_ylabel("PSNR (dB)")
+        axis.set_title("no noise" if not math.isfinite(snr) else f"{snr:g} dB")
+        axis.grid(True, which="both", alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    try:
+        with atomic_target(path) as temporary:
+            fig.savefig(temporary, dpi=110, format="png")
+    finally:
+        plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------ the driver
+def parse_frontier_args(args: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(prog="lit_sampler frontier", add_help=False)
+    parser.add_argument("--out", default=None, help="output folder (default lightning_logs/frontier)")
+    parser.add_argument("--grid", choices=sorted(GRIDS), default="full")
+    parser.add_argument("--schedules", default=None, help="comma-separated names of the grid to run (default all)")
+    return parser.parse_known_args(args)
+
+
+def run_frontier(args: list[str], build: Callable[[list[str]], Any]) -> int:
+    """Run the grid; ``build(extra_args)`` returns a LightningCLI instantiated with ``run=False``."""
+    options, rest = parse_frontier_args(args)
+    out = Path(options.out or "lightning_logs/frontier")
+    grid = GRIDS[options.grid]
+    if options.schedules:
+        wanted = [s.strip() for s in options.schedules.split(",") if s.strip()]
+        unknown = sorted(set(wanted) - {c.name for c in grid})
+        if unknown:
+            raise ValueError(f"frontier: unknown schedule(s) {unknown}; the {options.grid!r} grid has {[c.name for c in grid]}")
+        grid = [c for c in grid if c.name in wanted]
+    rows: list[dict[str, Any]] = []
+    sigmas = build(rest + ["--trainer.logger=false"]).model.sigmas.tolist()  # (the network's own levels)
+    for index, candidate in enumerate(grid):
+        overrides = resolve_overrides(candidate.overrides, sigmas)
+        print(f"[frontier {index + 1}/{len(grid)}] {candidate.name}")
+        wall = predict_into(build, rest + override_args(overrides), out / candidate.name, figure_slices=0)
+        metrics = out / candidate.name / "metrics.csv"
+        if not metrics.exists():
+            raise ValueError(f"frontier: {candidate.name} wrote no metrics (no ground truth in the data?)")
+        rows += summarise_run(candidate, read_metrics(metrics), wall)
+    mark_pareto(rows)
+    write_frontier_csv(out / "frontier.csv", rows)
+    plot_frontier(out / "frontier.png", rows)
+    print(format_frontier(rows))
+    for tolerance in (0.5, 0.2):
+        best = cheapest_within(rows, tolerance)
+        if best:
+            print(f"cheapest within {tolerance} dB of {best['reference']} ({best['reference_nfe']:.0f} NFE): "
+                  f"{best['schedule']} at {best['nfe']:.1f} NFE ({best['speedup']:.1f}x fewer)")
+    print(f"frontier in {out}")
+    atomic_write_bytes(out / "grid.txt", "\n".join(f"{c.name}\t{c.family}\t{c.overrides}" for c in grid).encode())
+    return 0
+
+
+def override_args(overrides: dict[str, Any]) -> list[str]:
+    """``--model.init_args.<knob>=<value>`` arguments for sampler overrides."""
+    return [f"--model.init_args.{k}={_yaml(v)}" for k, v in overrides.items()]
+
+
+def predict_into(build: Callable[[list[str]], Any], args: list[str], run_dir: Path, figure_slices: int = 2) -> float:
+    """One ``predict`` run of the config ``args`` into ``run_dir`` (no TensorBoard logger); returns
+    the wall seconds spent on that directory (``wall_seconds.txt``, summed over resumed runs).
+    Resumes when ``run_dir`` holds finished items of the same settings."""
+    # (default_root_dir: without a logger, Lightning saves the run's config.yaml there)
+    cli = build(args + ["--trainer.logger=false", f"--trainer.default_root_dir={run_dir}"])
+    writer = _writer_of(cli.trainer)
+    writer.output_dir = str(run_dir)
+    writer.figure_slices = figure_slices
+    start = time.perf_counter()
+    cli.trainer.predict(cli.model, datamodule=cli.datamodule, return_predictions=False)
+    # the compute of every run into this directory (a resumed run adds only what it computed)
+    record = Path(run_dir) / "wall_seconds.txt"
+    wall = time.perf_counter() - start + (float(record.read_text()) if record.exists() else 0.0)
+    atomic_write_bytes(record, f"{wall:.3f}\n".encode())
+    return wall
+
+
+def format_frontier(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{'schedule':<22} {'SNR':>6} {'NFE':>7} {'wall s':>7} {'PSNR':>14} {'SSIM':>7} pareto"]
+    for r in sorted(rows, key=lambda r: (-r["snr_db"] if math.isfinite(r["snr_db"]) else -1e9, r["nfe"])):
+        lines.append(
+            f"{r['schedule']:<22} {r['snr_db']:>6g} {r['nfe']:7.1f} {r['wall_s']:7.1f} "
+            f"{r['psnr_mean']:7.2f} ± {r['psnr_std']:4.2f} {r['ssim_mean']:7.4f} {'*' if r.get('pareto') else ''}"
+        )
+    return "\n".join(lines)
+
+
+def _yaml(value: Any) -> str:
+    if isinstance(value, dict):
+        return json.dumps(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_yaml(v) for v in value) + "]"
+    return str(value)
+
+
+def _writer_of(trainer):
+    from .writer import ReconstructionWriter
+
+    for callback in trainer.callbacks:
+        if isinstance(callback, ReconstructionWriter):
+            return callback
+    raise ValueError("frontier: the trainer has no ReconstructionWriter")

@@ -1,0 +1,51 @@
+"""``lit_sampler frontier``: the quality-per-network-call grid, end to end on a tiny network, and
+its analysis (Pareto front, cheapest schedule within a tolerance)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from conftest import write_phantom_file
+from helpers import main_in_process, predict_config, read_rows, write_tiny_checkpoint
+from lit_sampler.frontier import cheapest_within, mark_pareto
+
+
+def test_frontier_runs_end_to_end(tmp_path, capsys):
+    write_phantom_file(tmp_path / "val" / "v.h5", slices=1, coils=2, size=(16, 16))
+    checkpoint = write_tiny_checkpoint(tmp_path / "tiny.pt", levels=8)
+    config = predict_config(tmp_path, checkpoint, tmp_path / "val", tmp_path / "unused", logger=False, num_samples=1,
+                            snr_range=[20, 5])
+    out = tmp_path / "frontier"
+    assert main_in_process("frontier", "--config", config, "--grid", "quick", "--out", out) == 0
+    rows = read_rows(out / "frontier.csv")
+    assert {r["schedule"] for r in rows} == {"cold_T1", "warm_f2_all", "warm_f2_d6"}
+    assert {float(r["snr_db"]) for r in rows} == {20.0, 5.0}
+    cold = [r for r in rows if r["schedule"] == "cold_T1"]
+    assert all(float(r["nfe"]) == 9.0 for r in cold)  # 8 levels × 1 step + the Tweedie step
+    assert all(float(r["nfe"]) <= 9.0 for r in rows)
+    assert {"psnr_mean", "psnr_std", "ssim_mean", "nmse_mean", "wall_s", "pareto", "zero_filled_psnr"} <= set(rows[0])
+    assert any(r["pareto"] == "True" for r in rows)
+    assert (out / "frontier.png").stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "cheapest within 0.5 dB" in printed and "frontier in" in printed
+
+
+def test_frontier_rejects_unknown_schedules(tmp_path, capsys):
+    write_phantom_file(tmp_path / "val" / "v.h5", slices=1, coils=2, size=(16, 16))
+    checkpoint = write_tiny_checkpoint(tmp_path / "tiny.pt")
+    config = predict_config(tmp_path, checkpoint, tmp_path / "val", tmp_path / "unused", logger=False)
+    assert main_in_process("frontier", "--config", config, "--schedules", "warp_speed") == 2
+    assert "unknown schedule(s) ['warp_speed']" in capsys.readouterr().err
+
+
+def test_pareto_and_cheapest_within():
+    rows = [{"schedule": name, "snr_db": 20.0, "nfe": nfe, "psnr_mean": psnr}
+            for name, nfe, psnr in (("full", 600, 33.5), ("mid", 100, 33.4), ("bad", 200, 33.0), ("cheap", 25, 33.1))]
+    mark_pareto(rows)
+    assert [r["pareto"] for r in rows] == [True, True, False, True]
+    assert cheapest_within(rows, 0.5)["schedule"] == "cheap"
+    best = cheapest_within(rows, 0.2)
+    assert best["schedule"] == "mid" and best["speedup"] == pytest.approx(6.0)
+    assert math.isclose(cheapest_within(rows, 0.0)["nfe"], 600)

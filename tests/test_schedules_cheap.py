@@ -1,0 +1,221 @@
+"""Cheaper schedules inside annealed Langevin dynamics: level subsets with rescaled steps, per-item
+warm starts, steps schedules, exact NFE counts and the presets (issue: quality per network call).
+
+The Gaussian checks use the closed forms of tests/test_sampling.py: on a Gaussian target every
+chain is a linear recursion with a known stationary law.
+"""
+
+import math
+
+import pytest
+import torch
+
+from lit_sampler.presets import WARM_PRESETS, per_decade_levels, resolve_schedule, steps_per_level
+from lit_sampler.sampling import annealed_langevin, chain_plan, network_evaluations
+from lit_sampler.schedules import chain_variance, geometric_sigmas, level_step_sizes, log_spaced_levels
+from lit_sampler.warm_start import auto_start_levels, zero_filled_error
+
+from test_sampling import gaussian_score, stationary_variance
+
+
+def test_full_level_list_is_the_plain_chain_bit_for_bit():
+    sigmas = geometric_sigmas(5.0, 0.1, 8)
+    score = lambda x, labels: -x / (1 + sigmas[labels].reshape(-1, 1, 1, 1) ** 2)  # noqa: E731
+    x0 = torch.randn(3, 2, 4, 4, generator=torch.Generator().manual_seed(0))
+    kwargs = dict(step_size=1e-3, steps_each=2, noise_boost=2.0)
+    plain = annealed_langevin(score, x0, sigmas, sigma_offset=2, generator=torch.Generator().manual_seed(1), **kwargs)
+    listed = annealed_langevin(score, x0, sigmas, levels=list(range(2, 8)), generator=torch.Generator().manual_seed(1), **kwargs)
+    assert torch.equal(plain, listed)
+
+
+def test_rescaled_step_formula():
+    sigmas = geometric_sigmas(10.0, 0.01, 200).tolist()
+    eps = 0.3 * sigmas[-1] ** 2  # r = α/σ² = 0.3 at every level
+    full = level_step_sizes(sigmas, list(range(200)), eps)
+    assert full == pytest.approx([eps * (s / sigmas[-1]) ** 2 for s in sigmas], rel=1e-12)
+    kept = [0, 10, 50, 199]
+    alphas = level_step_sizes(sigmas, kept, eps)
+    for j, end, alpha in zip(kept, kept[1:] + [200], alphas):
+        assert alpha == pytest.approx(sigmas[j] ** 2 * (1 - 0.7 ** (end - j)), rel=1e-12)
+        assert alpha <= sigmas[j] ** 2 * (1 + 1e-12)  # never past the stability limit
+    # small steps: a level standing for m levels takes m of its own steps at once
+    tiny = 1e-4 * sigmas[-1] ** 2
+    assert level_step_sizes(sigmas, [0, 4], tiny)[0] == pytest.approx(4 * tiny * (sigmas[0] / sigmas[-1]) ** 2, rel=1e-3)
+    # where even the full chain cannot contract (α/σ² ≥ 2) the step is left alone
+    big = 3 * sigmas[-1] ** 2
+    assert level_step_sizes(sigmas, [0, 4], big)[0] == pytest.approx(big * (sigmas[0] / sigmas[-1]) ** 2)
+
+
+def test_chain_variance_check_subsets_stay_stable_and_end_near_the_full_chain():
+    sigmas = geometric_sigmas(50.0, 0.01, 200).tolist()
+    eps = sigmas[-1] ** 2
+    every = list(range(200))
+    reference = chain_variance(sigmas, every, level_step_sizes(sigmas, every, eps), 1)
+    for count in (100, 30, 10):
+        kept = log_spaced_levels(sigmas, count)
+        check = chain_variance(sigmas, kept, level_step_sizes(sigmas, kept, eps), 1)
+        assert check["contraction"] < 1
+        assert check["ratio"] == pytest.approx(reference["ratio"], rel=0.05)
+    # the naive rule (sum of skipped step sizes) is unstable here: |1 − α/σ²| > 1
+    kept = log_spaced_levels(sigmas, 10)
+    naive = [sum(eps * (s / sigmas[-1]) ** 2 for s in sigmas[j:e]) for j, e in zip(kept, kept[1:] + [200])]
+    assert chain_variance(sigmas, kept, naive, 1)["contraction"] > 1
+
+
+def test_log_spaced_levels():
+    sigmas = geometric_sigmas(10.0, 0.1, 101)
+    assert log_spaced_levels(sigmas, 5) == [0, 25, 50, 75, 100]
+    assert log_spaced_levels(sigmas, 3, start=40) == [40, 70, 100]
+    assert log_spaced_levels(sigmas, 1) == [100]
+    uneven = [8.0, 4.0, 3.9, 3.8, 1.0, 0.5]  # non-geometric: nearest level in log σ
+    assert log_spaced_levels(uneven, 3) == [0, 3, 5]
+
+
+def test_level_subset_reproduces_the_closed_form_gaussian_posterior():
+    """Posterior of a Gaussian prior and k-space data, as in test_sampling, run on 6 of 24 levels."""
+    from lit_sampler.fft import complex_to_channels, fft2c, ifft2c
+    from lit_sampler.operators import SingleCoilMRI
+    from lit_sampler.sampling import GaussianDataConsistency
+
+    h, w, m, s2, nu = 4, 6, 0.3, 1.0, 0.5
+    g = torch.Generator().manual_seed(3)
+    mask = torch.zeros(1, 1, 1, w, dtype=torch.float64)
+    mask[..., [1, 3, 4]] = 1
+    operator = SingleCoilMRI(mask)
+    x_true = torch.view_as_complex(m + torch.randn(1, h, w, 2, generator=g, dtype=torch.float64))
+    y = operator.forward(x_true)
+    chains = 3000
+    sigmas = geometric_sigmas(2.0, 0.3, 24).double()
+    step_size = 0.04
+    kept = log_spaced_levels(sigmas, 6)
+    steps = [1] * (len(kept) - 1) + [300]  # then enough steps at the last level to reach stationarity
+    dc = GaussianDataConsistency(operator, y.expand(chains, -1, -1, -1), noise_var=nu)
+    prior = gaussian_score(m, s2)
+    x0 = 2.0 * torch.randn(chains, 2, h, w, generator=g, dtype=torch.float64)
+    x = annealed_langevin(lambda x, labels: prior(x, labels, sigmas), x0, sigmas, step_size=step_size,
+                          steps_each=steps, levels=kept, noise_boost=2.0, data_consistency=dc, generator=g)
+    sigma_l2 = sigmas[-1].item() ** 2
+    vp, vn = s2 + sigma_l2, nu / 2 + sigma_l2
+    sampled = mask.expand(1, 1, h, w)[0, 0]
+    precision = 1 / vp + sampled / vn
+    post_mean_k = (fft2c(torch.full((h, w), m * (1 + 1j), dtype=torch.complex128)) / vp + sampled * y[0, 0] / vn) / precision
+    post_mean = complex_to_channels(ifft2c(post_mean_k)[None, None])[0]
+    post_var = stationary_variance(precision, step_size, 2.0).mean().item()
+    assert x.var(dim=0).mean().item() == pytest.approx(post_var, rel=0.03)
+    assert (x.mean(dim=0) - post_mean).abs().max().item() < 5 * math.sqrt(post_var / chains)
+
+
+def test_warm_start_at_level_zero_matches_the_cold_start_in_distribution():
+    """An item that starts at level 0 from estimate + σ_0 z, with σ_0 ≫ the target's spread, forgets
+    its start: the same law as cold starts."""
+    mean, var = 0.5, 1.0
+    sigmas = geometric_sigmas(20.0, 0.3, 12).double()
+    score = gaussian_score(mean, var)
+    n = 3000
+    g = torch.Generator().manual_seed(5)
+    estimate = 3.0  # far from the mean, as a bad zero-filled image would be
+    warm0 = estimate + sigmas[0].item() * torch.randn(n, 2, 2, 2, generator=g, dtype=torch.float64)
+    cold0 = sigmas[0].item() * torch.randn(n, 2, 2, 2, generator=g, dtype=torch.float64)
+    run = lambda x0, starts: annealed_langevin(lambda x, l: score(x, l, sigmas), x0, sigmas, step_size=0.05,  # noqa: E731
+                                               steps_each=40, start_levels=starts, noise_boost=2.0, generator=g)
+    warm, cold = run(warm0, [0] * n), run(cold0, None)
+    tolerance = 5 * math.sqrt(2 * var / warm.numel())
+    assert abs(warm.mean().item() - cold.mean().item()) < tolerance
+    assert warm.var().item() == pytest.approx(cold.var().item(), rel=0.03)
+
+
+def test_per_item_start_levels_are_batch_invariant_and_counted():
+    sigmas = geometric_sigmas(5.0, 0.1, 10)
+    calls = []
+
+    def score(x, labels):
+        calls.append((labels.tolist(), x.shape[0]))
+        return -x
+
+    x0 = torch.randn(3, 2, 3, 3, generator=torch.Generator().manual_seed(0))
+    gens = lambda: [torch.Generator().manual_seed(i) for i in range(3)]  # noqa: E731
+    starts = [0, 4, 7]
+    out = annealed_langevin(score, x0, sigmas, step_size=1e-3, steps_each=2, start_levels=starts, generator=gens())
+    for b, start in enumerate(starts):
+        alone = annealed_langevin(lambda x, l: -x, x0[b:b + 1], sigmas, step_size=1e-3, steps_each=2,
+                                  sigma_offset=start, generator=gens()[b:b + 1])
+        assert torch.equal(out[b:b + 1], alone)
+    # the network saw only the items that had started: exact NFE per item
+    seen = sum(size for _, size in calls)
+    plan = chain_plan(10, sigmas.tolist(), 1e-3, 2)
+    assert seen == sum(network_evaluations(plan, k) for k in starts) == 2 * (10 + 6 + 3)
+
+
+def test_steps_schedule_pieces():
+    assert steps_per_level({0: 3, 1801: 4}, [1799, 1800, 1801, 2310]) == [3, 3, 4, 4]
+    assert steps_per_level(2, [5, 6]) == [2, 2]
+    with pytest.raises(ValueError, match="must start at or before"):
+        steps_per_level({10: 3}, [5, 6])
+    sigmas = geometric_sigmas(5.0, 0.1, 6)
+    calls = []
+
+    def score(x, labels):
+        calls.append(int(labels[0]))
+        return torch.zeros_like(x)
+
+    annealed_langevin(score, torch.zeros(1, 2, 2, 2), sigmas, step_size=1e-3, steps_each=[1, 2, 3], levels=[1, 3, 5])
+    assert calls == [1, 3, 3, 5, 5, 5]
+
+
+@pytest.mark.parametrize("levels,sigma_end", [(200, 0.01), (2311, 0.0066)])
+def test_presets_resolve_relative_to_the_schedule(levels, sigma_end):
+    sigmas = geometric_sigmas(50.0 if levels == 200 else 232.0, sigma_end, levels).tolist()
+    common = dict(steps_each=7, sigma_offset=5, levels=None, init="noise", final_denoise=False, start_factor=1.0)
+    reference = resolve_schedule(sigmas, preset="reference", **common)
+    assert reference.levels == list(range(5, levels)) and set(reference.steps) == {3}
+    assert reference.init == "reference" and not reference.final_denoise and not reference.auto_start
+    assert reference.evaluations(5) == 3 * (levels - 5)
+    decades = math.log10(sigmas[0] / sigmas[-1])
+    for name, (factor, density) in WARM_PRESETS.items():
+        schedule = resolve_schedule(sigmas, preset=name, **common)
+        assert schedule.auto_start and schedule.init == "zero_filled" and schedule.final_denoise
+        assert schedule.start_factor == factor
+        if density is None:
+            assert schedule.levels == list(range(levels))
+        else:
+            assert schedule.levels == per_decade_levels(sigmas, density)
+            assert len(schedule.levels) == round(decades * density) + 1
+        assert schedule.levels[0] == 0 and schedule.levels[-1] == levels - 1
+        assert set(schedule.steps) == {1}
+        assert schedule.evaluations(schedule.levels[-1]) == 2  # last level + the Tweedie step
+    fast = resolve_schedule(sigmas, preset="fast", **common)
+    balanced = resolve_schedule(sigmas, preset="balanced", **common)
+    assert fast.evaluations(levels // 2) < balanced.evaluations(levels // 2)
+
+
+def test_schedule_errors():
+    sigmas = geometric_sigmas(5.0, 0.1, 6).tolist()
+    base = dict(preset=None, steps_each=1, levels=None, final_denoise=False, start_factor=2.0)
+    with pytest.raises(ValueError, match="needs init 'zero_filled' or 'cg_sense'"):
+        resolve_schedule(sigmas, sigma_offset="auto", init="noise", **base)
+    with pytest.raises(ValueError, match=r"levels must be indices in \[2, 5\]"):
+        resolve_schedule(sigmas, sigma_offset=2, init="noise", **{**base, "levels": [1, 3]})
+    with pytest.raises(ValueError, match="unknown preset"):
+        resolve_schedule(sigmas, sigma_offset=0, init="noise", **{**base, "preset": "quick"})
+
+
+def test_zero_filled_error_predicts_the_true_error_and_auto_start_picks_levels():
+    """On a smooth image with power-law k-space, the predicted RMS error of the zero-filled image is
+    close to the true one, and the chosen level is the last one above factor × error."""
+    from lit_sampler.data.phantoms import coil_maps
+    from lit_sampler.fft import fft2c, ifft2c
+    from lit_sampler.masks import RandomLineMask, mask_generator
+
+    size = 48
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
+    image = ((xx**2 / 0.6 + yy**2 / 0.8) < 1).double() * (1 + 0.3 * torch.cos(3 * xx)) + 0j
+    maps = coil_maps(size, size, 4).to(torch.complex128)
+    mask = RandomLineMask([0.08], [4])((size, size), mask_generator(0, "x"))
+    kspace = fft2c(maps * image) * mask
+    error_true = (ifft2c(kspace) * maps.conj()).sum(0) - image
+    rms_true = math.sqrt(error_true.abs().square().mean().item() / 2)
+    predicted = zero_filled_error(kspace[None], mask[None, None].expand(1, 1, 1, size), torch.zeros(1))
+    assert predicted.item() == pytest.approx(rms_true, rel=0.5)
+    sigmas = geometric_sigmas(10.0, 0.01, 50).tolist()
+    (start,) = auto_start_levels(sigmas, predicted, 2.0)
+    assert sigmas[start] >= 2 * predicted.item() > sigmas[start + 1]
