@@ -110,7 +110,7 @@ def test_other_masks(phantom_file, tmp_path, mask):
 def test_single_coil_targets(phantom_file, tmp_path, size):
     path = phantom_file(tmp_path / "s.h5", slices=2, size=size, single_coil=True)
     k = stored(path, 1)[None]
-    rss_item = items_by_key(FastMRIDataModule(str(path)))["s.h5|1|snr_inf|0"]
+    rss_item = items_by_key(FastMRIDataModule(str(path), target="rss"))["s.h5|1|snr_inf|0"]
     assert rss_item["kspace"].shape == (1, *size)
     torch.testing.assert_close(rss_item["sens_maps"], torch.ones(1, *size, dtype=torch.complex64))
     assert (rss_item["target"].imag == 0).all()
@@ -119,6 +119,10 @@ def test_single_coil_targets(phantom_file, tmp_path, size):
     torch.testing.assert_close(mvue_item["target"] * mvue_item["scale"], ifft2c(k)[0], rtol=1e-4, atol=1e-5)
     # single-coil: |MVUE| = RSS, so the scale does not depend on the target convention
     assert mvue_item["scale"] == pytest.approx(rss_item["scale"])
+    # and "auto" is the complex image (S = 1), keeping the phase for warm starts
+    auto_item = items_by_key(FastMRIDataModule(str(path)))["s.h5|1|snr_inf|0"]
+    torch.testing.assert_close(auto_item["target"], mvue_item["target"])
+    torch.testing.assert_close(auto_item["zero_filled"], mvue_item["zero_filled"])
     none_item = items_by_key(FastMRIDataModule(str(path), target="none"))["s.h5|1|snr_inf|0"]
     assert not none_item["has_target"] and (none_item["target"] == 0).all()
 

@@ -170,6 +170,15 @@ def test_single_coil_end_to_end(tmp_path):
         assert float(row["cg_sense_nmse"]) < 1.0
     with h5py.File(tmp_path / "out" / "targets" / "sc.h5") as target:
         assert "reconstruction_esc" in target
+    # target "auto" on single-coil data is the complex image (its magnitude is the RSS): the
+    # zero-filled image keeps the phase a warm start needs
+    from lit_sampler.data import FastMRIDataModule
+
+    module = FastMRIDataModule(str(tmp_path / "data"), snr_range=[None], batch_size=2)
+    module.setup("predict")
+    batch = next(iter(module.predict_dataloader()))
+    assert batch["zero_filled"].imag.abs().max() > 0.05 * batch["zero_filled"].abs().max()
+    assert batch["target"].imag.abs().max() > 0
 
 
 def test_cg_sense_stops_at_rounding_on_a_projection():

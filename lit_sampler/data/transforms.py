@@ -116,7 +116,9 @@ def resolve_target(volume: VolumeInfo, target: str, require_maps: bool) -> tuple
             "maps_dir / maps_key); estimate them with scripts/prepare_fastmri.py"
         )
     if target == "auto":
-        kind = "mvue" if volume.has_maps else "rss"
+        # single-coil data: the complex image itself (S = 1), whose magnitude is the RSS; keeping the
+        # phase matters for a warm start from the zero-filled image
+        kind = "mvue" if can_mvue else "rss"
         return kind, kind
     if target == "none":
         return "none", "mvue" if can_mvue else "rss"
