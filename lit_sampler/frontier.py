@@ -27,7 +27,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .atomic import atomic_target, atomic_write_bytes
+from .atomic import atomic_write_bytes
+from .report import save_png, write_csv
 
 
 @dataclass(frozen=True)
@@ -156,12 +157,6 @@ def cheapest_within(rows: list[dict[str, Any]], tolerance_db: float) -> dict[str
             "speedup": cost[reference] / cost[name]}
 
 
-def write_frontier_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    from .report import write_csv
-
-    write_csv(path, rows)
-
-
 def plot_frontier(path: Path, rows: list[dict[str, Any]]) -> None:
     import matplotlib
 
@@ -191,12 +186,7 @@ def plot_frontier(path: Path, rows: list[dict[str, Any]]) -> None:
         axis.set_title("no noise" if not math.isfinite(snr) else f"{snr:g} dB")
         axis.grid(True, which="both", alpha=0.3)
     axes[0][-1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    try:
-        with atomic_target(path) as temporary:
-            fig.savefig(temporary, dpi=110, format="png")
-    finally:
-        plt.close(fig)
+    save_png(fig, path)
 
 
 # ------------------------------------------------------------------------------------ the driver
@@ -230,7 +220,7 @@ def run_frontier(args: list[str], build: Callable[[list[str]], Any]) -> int:
             raise ValueError(f"frontier: {candidate.name} wrote no metrics (no ground truth in the data?)")
         rows += summarise_run(candidate, read_metrics(metrics), wall)
     mark_pareto(rows)
-    write_frontier_csv(out / "frontier.csv", rows)
+    write_csv(out / "frontier.csv", rows)
     plot_frontier(out / "frontier.png", rows)
     print(format_frontier(rows))
     for tolerance in (0.5, 0.2):

@@ -363,6 +363,13 @@ def save_figure(path: Path, rows: list[tuple[str, list[tuple[str, np.ndarray]]]]
             axis.imshow(image, cmap="gray", vmin=0, vmax=vmax if title not in ("|error|", "std") else None)
             axis.set_title(title, fontsize=9)
         axes[r][0].set_ylabel(label, fontsize=8)
+    save_png(fig, path)
+
+
+def save_png(fig, path: Path) -> None:
+    """Write a matplotlib figure atomically as PNG and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     try:
         with atomic_target(path) as temporary:
