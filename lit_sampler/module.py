@@ -23,6 +23,7 @@ from .fft import channels_to_complex, complex_to_channels
 from .metrics import FastMRINMSE, FastMRIPSNR, FastMRISSIM, PerImageValues, nmse, psnr, ssim
 from .noise import snr_label
 from .models import load_score_model
+from .models.fixed_shape import fixed_shape_call
 from .sampling import GaussianDataConsistency, NormMatchedDataConsistency, annealed_langevin, randn_like
 from .presets import Preset, StepsSpec, resolve_schedule
 from .schedules import technique4_step_size
@@ -110,12 +111,16 @@ class LangevinSampler(pl.LightningModule):
         compile: ``torch.compile`` the score network (first batch pays the compilation).
         compile_mode: ``torch.compile`` mode; ``reduce-overhead`` captures the network in CUDA
             graphs on GPU (one replay per call instead of hundreds of kernel launches).
-        batch_invariant: on CPU, evaluate the network one item at a time, because oneDNN's
-            convolution blocking (hence rounding) depends on the batch size: results are then
-            bit-identical whatever the batch size, item order or number of processes. Costs about
-            2.4× the network time of a batched call (docs/benchmarks.md); ``false`` batches the
-            network too (results then agree to rounding). No effect on GPU (cuDNN is not
-            batch-invariant either; the guarantee there is equality to rounding).
+        batch_invariant: on CPU, call the network only with batches of exactly ``call_size``
+            items (chunks, the last one padded), because oneDNN picks its convolution algorithm,
+            hence its rounding, from the shape: an item's output bits then depend on its own input
+            alone, so results are bit-identical whatever the batch size, item order or number of
+            processes (``lit_sampler.models.fixed_shape``, docs/reliability.md §2). ``false`` calls
+            the network with whatever batch arrives (results then agree to rounding). No effect on
+            GPU (not measured there; the guarantee on GPU is equality to rounding).
+        call_size: items per network call in the ``batch_invariant`` mode; results depend on it
+            (and on nothing else of the batching). Memory grows linearly with it; a batch size
+            that is a multiple of it wastes no work on padding (docs/benchmarks.md).
         cuda_graph: on a CUDA device, capture one whole Langevin step (score network, data
             consistency, update) in a CUDA graph per batch and replay it for every step, with the
             noise drawn outside the graph from the same per-item generators (results equal the eager
@@ -154,6 +159,7 @@ class LangevinSampler(pl.LightningModule):
         compile: bool = False,
         compile_mode: str | None = None,
         batch_invariant: bool = True,
+        call_size: int = 8,
         cuda_graph: bool = False,
     ):
         super().__init__()
@@ -178,6 +184,8 @@ class LangevinSampler(pl.LightningModule):
         if self.schedule.init == "cg_sense" and cg_iterations < 1:
             raise ValueError("init: cg_sense needs cg_iterations >= 1")
         self._check_cs_lambdas(cs_lambdas)
+        if call_size < 1:
+            raise ValueError(f"call_size must be a positive number of items per network call, got {call_size}")
         if step_size is not None and not step_size > 0:
             raise ValueError(f"step_size must be positive, got {step_size}")
         if cuda_graph and compile and compile_mode in ("reduce-overhead", "max-autotune"):
@@ -272,16 +280,19 @@ class LangevinSampler(pl.LightningModule):
         dtype = self._autocast_dtype
         param = next(self.score_model.parameters(), None)
         net_input = x if param is None or dtype is not None else x.to(param.dtype)
-        if self.hparams.channels_last:
-            net_input = net_input.contiguous(memory_format=torch.channels_last)
         network = self._network()
+        layout = torch.channels_last if self.hparams.channels_last else torch.contiguous_format
+
+        def call(images: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+            return network(images.contiguous(memory_format=layout), levels)
+
         # no weight-cast cache inside a captured graph (each weight is cast once per call anyway)
         cache = not self.hparams.cuda_graph
         with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None, cache_enabled=cache):
             if self.hparams.batch_invariant and x.device.type == "cpu":
-                out = torch.cat([network(net_input[i : i + 1], labels[i : i + 1]) for i in range(x.shape[0])])
+                out = fixed_shape_call(call, net_input, labels, self.hparams.call_size)
             else:
-                out = network(net_input, labels)
+                out = call(net_input, labels)
         return out.float()
 
     def on_predict_start(self) -> None:

@@ -49,7 +49,7 @@ class ResumeMismatchError(ValueError):
 
 
 # sampler options that change speed, not results (to rounding), and may differ between a run and its resume
-PERFORMANCE_SETTINGS = frozenset({"compile", "compile_mode", "channels_last", "cuda_graph", "batch_invariant", "fail_fast"})
+PERFORMANCE_SETTINGS = frozenset({"compile", "compile_mode", "channels_last", "cuda_graph", "batch_invariant", "call_size", "fail_fast"})
 SETTINGS_FILE = "run_settings.json"
 
 

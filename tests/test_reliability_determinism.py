@@ -1,6 +1,7 @@
 """Guarantee 2 (determinism): one config gives bit-identical volumes, metrics.csv,
-volume_metrics.csv and summary.csv on CPU whatever the batch size, the number of DataLoader
-workers, the order of the items, and the number of DDP processes (1 vs 2, gloo)."""
+volume_metrics.csv and summary.csv on CPU whatever the batch size (1, 3, 4, 8, 16: below, at and
+above the network's fixed call size of 8, so calls are padded, exact and chunked), the number of
+DataLoader workers, the order of the items, and the number of DDP processes (1 vs 2, gloo)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ def job(tmp_path_factory):
     [
         ("batch_size_1", dict(batch_size=1)),
         ("batch_size_4_workers_2", dict(batch_size=4, num_workers=2)),
+        ("batch_size_8", dict(batch_size=8)),
+        ("batch_size_16", dict(batch_size=16)),
         ("reversed_order", dict(reverse=True, snr_range=[None, 20])),
     ],
 )
