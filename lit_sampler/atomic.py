@@ -16,17 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import faults
-
-
-class OutputError(OSError):
-    """The run directory cannot take a result (unwritable, disk full) or holds a damaged one.
-
-    ``str()`` is the whole message; ``errno`` is kept from the underlying error.
-    """
-
-    def __init__(self, message: str, code: int | None = None):
-        super().__init__(message)
-        self.errno = code
+from .errors import OutputError
 
 
 def _describe_write_error(path: Path, error: OSError) -> OutputError:

@@ -11,7 +11,7 @@ never keeps predictions in memory, and shows Langevin progress inside each batch
 
 Errors: a *known* error — a bad config (unknown key, wrong type, a value our constructors
 reject), bad input (:class:`~lit_sampler.data.DataError`, :class:`~lit_sampler.models.CheckpointError`),
-a run directory that cannot take results (:class:`~lit_sampler.writer.OutputError`, disk full),
+a run directory that cannot take results (:class:`~lit_sampler.errors.OutputError`, disk full),
 a diverged chain with ``fail_fast`` — ends the process with one line ``error: <message>`` on
 stderr and exit status 2 (configuration or input) or 1 (at run time). Set
 ``LIT_SAMPLER_TRACEBACK=1`` to also get the traceback. Anything else is a bug and keeps Python's
@@ -36,9 +36,10 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BasePredictionWriter, TQDMProgressBar
 from pytorch_lightning.cli import LightningCLI
 
-from .interrupts import RunInterrupted, StopOnSignal
+from .errors import CheckpointError, DataError, DivergenceError, OutputError, RunInterrupted
+from .interrupts import StopOnSignal
 from .progress import LangevinProgressBar
-from .writer import OutputError, ReconstructionWriter
+from .writer import ReconstructionWriter
 
 CONFIG_ERROR = 2  # the configuration or its inputs are wrong: fix them and run again
 RUNTIME_ERROR = 1  # the run stopped (output directory, disk full, divergence with fail_fast, another rank)
@@ -161,10 +162,6 @@ def _distributed_failure(error: BaseException) -> bool:
 
 def classify(error: BaseException) -> tuple[int, str] | None:
     """``(exit status, one-line message)`` for a known error, ``None`` for a bug."""
-    from .data.fastmri import DataError
-    from .models.checkpoints import CheckpointError
-    from .module import DivergenceError
-
     for exc in _chain(error):
         if isinstance(exc, argparse.ArgumentError) or type(exc).__module__.startswith("jsonargparse"):
             return CONFIG_ERROR, _config_message(exc)

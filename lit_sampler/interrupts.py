@@ -16,15 +16,9 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 
+from .errors import RunInterrupted
+
 HANDLED = (signal.SIGTERM, signal.SIGINT)
-
-
-class RunInterrupted(RuntimeError):
-    """The run stopped on a signal at a batch boundary; ``exit_code`` is ``128 + signal``."""
-
-    def __init__(self, message: str, signum: int):
-        super().__init__(message)
-        self.exit_code = 128 + int(signum)
 
 
 class StopOnSignal(Callback):

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import pytorch_lightning as pl
 import torch
 
+from .errors import DivergenceError
 from .baselines import CS_METHODS, METHODS, cg_sense, compressed_sensing
 from .fft import channels_to_complex, complex_to_channels
 from .metrics import FastMRINMSE, FastMRIPSNR, FastMRISSIM, PerImageValues, nmse, psnr, ssim
@@ -34,10 +35,6 @@ log = logging.getLogger(__name__)
 
 QUALITY = ("psnr", "ssim", "nmse")
 AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
-
-
-class DivergenceError(RuntimeError):
-    """A chain diverged and ``fail_fast`` is set (the message names the item and the level)."""
 
 
 def import_object(dotted: str) -> Any:

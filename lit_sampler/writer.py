@@ -32,7 +32,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 
-from .atomic import OutputError, atomic_write_bytes
+from .atomic import atomic_write_bytes
+from .errors import OutputError, ResumeMismatchError
 from .baselines import BASELINES
 from .noise import snr_label
 from .report import assemble_run
@@ -42,10 +43,6 @@ log = logging.getLogger(__name__)
 SHARD_FIELDS = ("reconstruction", "sample", *BASELINES, "target", "oracle_best", "mask")
 # what an interrupted write leaves behind: ``.<final name>.<pid>.tmp`` and the writability probe
 TEMPORARY = re.compile(r"^\.(?:.+\.(?P<pid>\d+)\.tmp(?:\.png)?|write-test-(?P<probe>\d+))$")
-
-
-class ResumeMismatchError(ValueError):
-    """The output directory holds results of other settings: resuming there would mix them."""
 
 
 # sampler options that change speed, not results (to rounding), and may differ between a run and its resume

@@ -12,7 +12,8 @@ from .datamodules import (
     group_into_batches,
     item_key,
 )
-from .fastmri import DataError, VolumeInfo, find_h5_files, inspect_volume, read_slice, select_slices, write_volume
+from ..errors import DataError
+from .fastmri import VolumeInfo, find_h5_files, inspect_volume, read_slice, select_slices, write_volume
 from .geometry import Geometry, mvue, rss
 from .transforms import MaskFunc, MeasurementTransform, SliceLoader, default_mask, parse_snr_range
 

@@ -31,7 +31,8 @@ from torch.utils.data import DataLoader, Dataset
 from ..fft import complex_to_channels
 from ..noise import snr_label
 from ..seeding import seeded_generator
-from .fastmri import DataError, SliceSpec, VolumeInfo, find_h5_files, inspect_volume, select_all_slices
+from ..errors import DataError
+from .fastmri import SliceSpec, VolumeInfo, find_h5_files, inspect_volume, select_all_slices
 from .geometry import CropMode, Geometry, ImageSize, as_size
 from .transforms import (
     MaskFunc,

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_target
+from ..errors import DataError
 
 KSPACE_KEY = "kspace"
 MASK_KEY = "mask"
@@ -46,10 +47,6 @@ MAPS_KEY_IN_DIR = "s_maps"
 ATTR_KEYS = ("max", "norm", "acquisition", "patient_id", "acceleration", "num_low_frequencies")
 
 SliceSpec = Optional[Union[str, int, list[int], dict[str, list[int]]]]
-
-
-class DataError(ValueError):
-    """Bad input data or data configuration; the message names file, slice, key, expected vs found."""
 
 
 def _shape(shape: Sequence[int]) -> list[int]:

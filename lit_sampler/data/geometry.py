@@ -34,7 +34,7 @@ from typing import Literal, Optional, Union
 import torch
 
 from ..fft import fft1c, fft2c, ifft1c, ifft2c
-from .fastmri import DataError
+from ..errors import DataError
 
 CropMode = Literal["csgm", "image"]
 ImageSize = Optional[Union[int, tuple[int, int]]]

@@ -33,7 +33,8 @@ import torch
 from ..masks import mask_generator
 from ..noise import add_measurement_noise, is_noiseless, snr_label
 from ..seeding import seeded_generator
-from .fastmri import DataError, VolumeInfo, read_slice
+from ..errors import DataError
+from .fastmri import VolumeInfo, read_slice
 from .geometry import Geometry, combine
 
 TARGET_KINDS = ("auto", "mvue", "rss", "none")

@@ -40,6 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import CheckpointError
 from ..schedules import geometric_sigmas
 from .ncsnv2 import NCSNv2, NCSNv2Deeper, NCSNv2Deepest, _NCSNv2Family, build_sigmas
 
@@ -65,11 +66,6 @@ _ALIASES = {
 }
 _DOTMAP_GLOBALS = ("dotmap.DotMap",)
 _FORMATS_WITH_EMA = ("ncsnv2-list", "model_state-dict", "lightning")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be read or does not fit the network asked for. The message names
-    the file, the key and what was expected versus found."""
 
 
 @dataclass(frozen=True)
