@@ -15,9 +15,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any
-
 import torch
+
+from .operators import LinearOperator, normal_of
 
 # every estimate a run can report beside the reconstruction, in table order
 BASELINES = ("zero_filled", "cg_sense", "l1_wavelet", "total_variation")
@@ -32,12 +32,12 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def cg_sense(operator: Any, y: torch.Tensor, iterations: int = 10, tolerance: float = 1e-10) -> torch.Tensor:
+def cg_sense(operator: LinearOperator, y: torch.Tensor, iterations: int = 10, tolerance: float = 1e-10) -> torch.Tensor:
     """Solve AᴴA x = Aᴴy by conjugate gradients, independently per batch item.
 
     Args:
-        operator: object with ``forward``/``adjoint`` (and optionally ``normal``), e.g.
-            :class:`lit_sampler.operators.MultiCoilMRI`.
+        operator: a :class:`~lit_sampler.operators.LinearOperator` (e.g.
+            :class:`~lit_sampler.operators.MultiCoilMRI`) or any object with ``forward``/``adjoint``.
         y: measured k-space ``[B, coils, H, W]``.
         iterations: CG iterations (each costs one AᴴA).
         tolerance: an item stops once ‖r‖ ≤ tolerance·‖Aᴴy‖ (further steps would divide rounding
@@ -48,7 +48,6 @@ def cg_sense(operator: Any, y: torch.Tensor, iterations: int = 10, tolerance: fl
     Returns:
         The least-squares image ``[B, H, W]`` (complex).
     """
-    normal = getattr(operator, "normal", None) or (lambda v: operator.adjoint(operator.forward(v)))
     rhs = operator.adjoint(y)
     x = torch.zeros_like(rhs)
     residual = rhs.clone()
@@ -57,7 +56,7 @@ def cg_sense(operator: Any, y: torch.Tensor, iterations: int = 10, tolerance: fl
     floor = rr * max(tolerance, 10 * torch.finfo(rhs.real.dtype).eps) ** 2
     tiny = torch.finfo(rhs.real.dtype).tiny
     for _ in range(iterations):
-        q = normal(direction)
+        q = normal_of(operator, direction)
         active = rr > floor
         step = torch.where(active, rr / _dot(direction, q).clamp_min(tiny), 0.0)
         x = x + step * direction

@@ -6,8 +6,11 @@ sensitivity maps ``[B, coils, H, W]`` and ``M`` the sampling mask, which broadca
 pattern (``[1, 1, 1, W]`` or ``[W]``-style shapes broadcast as usual). The adjoint is
 ``Aᴴ y = Σ_c conj(S_c) ⊙ F⁻¹(M ⊙ y_c)``.
 
-Any object with ``forward(x)`` / ``adjoint(y)`` of the same shapes can stand in for these classes
-(the reference pipeline's "forward class"); the samplers only call those two methods.
+:class:`LinearOperator` states the model every operator follows: ``forward`` (A), ``adjoint`` (Aᴴ)
+and ``normal`` (AᴴA, by default ``adjoint(forward(x))``). Any object with ``forward(x)`` /
+``adjoint(y)`` of the same shapes can stand in for these classes (the reference pipeline's
+"forward class", configured by import path); the math core reaches AᴴA through :func:`normal_of`,
+which uses the object's ``normal`` where it has one.
 """
 
 from __future__ import annotations
@@ -22,7 +25,34 @@ def _as_real_mask(mask: torch.Tensor) -> torch.Tensor:
     return mask if mask.is_floating_point() else mask.to(torch.float32)
 
 
-class MultiCoilMRI:
+class LinearOperator:
+    """A linear map A from images to measurements; subclasses give ``forward`` and ``adjoint``.
+
+    ``adjoint`` must be the adjoint of ``forward`` for the inner product Re Σ conj(a)·b (the tests
+    check ⟨A x, y⟩ = ⟨x, Aᴴ y⟩); ``normal`` is AᴴA, to be overridden where a faster form exists.
+    """
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """``A x``."""
+        raise NotImplementedError
+
+    def adjoint(self, kspace: torch.Tensor) -> torch.Tensor:
+        """``Aᴴ y``."""
+        raise NotImplementedError
+
+    def normal(self, image: torch.Tensor) -> torch.Tensor:
+        """``AᴴA x`` = ``adjoint(forward(x))``."""
+        return self.adjoint(self.forward(image))
+
+
+def normal_of(operator: LinearOperator, image: torch.Tensor) -> torch.Tensor:
+    """``AᴴA x`` for a :class:`LinearOperator` or any duck-typed object with ``forward`` /
+    ``adjoint``: its own ``normal`` where it has one, else ``adjoint(forward(x))``."""
+    normal = getattr(operator, "normal", None)
+    return normal(image) if normal is not None else LinearOperator.normal(operator, image)
+
+
+class MultiCoilMRI(LinearOperator):
     """Multi-coil Cartesian MRI: ``A x = M ⊙ F(S ⊙ x)``.
 
     Args:
@@ -51,7 +81,7 @@ class MultiCoilMRI:
         return self.adjoint(fft2c(self.sens_maps * image.unsqueeze(-3)))
 
 
-class SingleCoilMRI:
+class SingleCoilMRI(LinearOperator):
     """Single-coil Cartesian MRI, ``S = 1``: ``A x = M ⊙ F x`` with k-space ``[B, 1, H, W]``.
 
     Args:

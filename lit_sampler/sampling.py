@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from .fft import channels_to_complex, complex_to_channels
+from .operators import LinearOperator, normal_of
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 DataConsistencyFn = Callable[[torch.Tensor, float, torch.Tensor], torch.Tensor]
@@ -310,11 +311,6 @@ def _to_channels(images: torch.Tensor) -> torch.Tensor:
     return complex_to_channels(images.unsqueeze(1) if images.dim() == 3 else images)
 
 
-def _normal(operator: Any, images: torch.Tensor) -> torch.Tensor:
-    normal = getattr(operator, "normal", None)
-    return normal(images) if normal is not None else operator.adjoint(operator.forward(images))
-
-
 class GaussianDataConsistency:
     """The reference pipeline's likelihood gradient (Aali/Tamir, after Arvinte & Tamir):
 
@@ -324,20 +320,21 @@ class GaussianDataConsistency:
     ``Aᴴy`` is computed once. Computed in complex arithmetic, returned in the real layout of ``x``.
 
     Args:
-        operator: any object with ``forward(image)`` / ``adjoint(kspace)`` (and optionally ``normal``).
+        operator: a :class:`~lit_sampler.operators.LinearOperator`, or any object with
+            ``forward(image)`` / ``adjoint(kspace)`` (and optionally ``normal``).
         y: measured k-space, as ``operator.forward`` returns it.
         noise_var: ν, a scalar or one value per batch item ``[B]``.
         dc_boost: λ.
     """
 
-    def __init__(self, operator: Any, y: torch.Tensor, noise_var: torch.Tensor | float, dc_boost: float = 1.0):
+    def __init__(self, operator: LinearOperator, y: torch.Tensor, noise_var: torch.Tensor | float, dc_boost: float = 1.0):
         self.operator = operator
         self.adjoint_y = operator.adjoint(y)
         self.half_noise_var = _per_item(noise_var, self.adjoint_y) / 2
         self.dc_boost = float(dc_boost)
 
     def __call__(self, x: torch.Tensor, sigma: float, score_value: torch.Tensor) -> torch.Tensor:
-        residual = _normal(self.operator, _to_images(x)) - self.adjoint_y
+        residual = normal_of(self.operator, _to_images(x)) - self.adjoint_y
         return _to_channels(residual * (self.dc_boost / (self.half_noise_var + sigma**2)))
 
 
@@ -350,7 +347,7 @@ class NormMatchedDataConsistency:
     takes them over the whole batch tensor, which couples the items of a batch).
     """
 
-    def __init__(self, operator: Any, y: torch.Tensor, weight: float = 5.0, eps: float = 1e-12):
+    def __init__(self, operator: LinearOperator, y: torch.Tensor, weight: float = 5.0, eps: float = 1e-12):
         self.operator = operator
         self.y = y
         self.weight = float(weight)

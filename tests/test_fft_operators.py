@@ -1,11 +1,12 @@
-"""FFT conventions and the MRI operators: numpy equality, unitarity, adjointness, AᴴA = I."""
+"""FFT conventions and the MRI operators: numpy equality, unitarity, adjointness, AᴴA = I, and
+the LinearOperator model (default normal, duck-typed operators without one)."""
 
 import numpy as np
 import pytest
 import torch
 
 from lit_sampler.fft import channels_to_complex, complex_to_channels, fft2c, ifft2c
-from lit_sampler.operators import MultiCoilMRI, SingleCoilMRI
+from lit_sampler.operators import LinearOperator, MultiCoilMRI, SingleCoilMRI, normal_of
 
 SIZES = [(8, 8), (7, 9), (16, 11), (5, 5)]
 
@@ -16,6 +17,14 @@ def crandn(*shape, generator, dtype=torch.complex128):
 
 def inner(a, b):
     return (a * b.conj()).sum()
+
+
+def assert_adjoint(op, x, y):
+    """⟨A x, y⟩ = ⟨x, Aᴴ y⟩, and ``normal`` equals the base's default AᴴA = adjoint(forward(x))."""
+    assert isinstance(op, LinearOperator)
+    lhs, rhs = inner(op.forward(x), y), inner(x, op.adjoint(y))
+    assert abs(lhs - rhs) < 1e-10 * abs(lhs)
+    torch.testing.assert_close(op.normal(x), LinearOperator.normal(op, x))
 
 
 @pytest.mark.parametrize("shape", SIZES)
@@ -77,11 +86,7 @@ def test_multicoil_adjointness(shape, mask_kind):
     g = torch.Generator().manual_seed(3)
     batch, coils = 2, 4
     op = MultiCoilMRI(random_maps(batch, coils, shape, g, normalise=False), masks_for(batch, shape, g)[mask_kind])
-    x = crandn(batch, *shape, generator=g)
-    y = crandn(batch, coils, *shape, generator=g)
-    lhs, rhs = inner(op.forward(x), y), inner(x, op.adjoint(y))
-    assert abs(lhs - rhs) < 1e-10 * abs(lhs)
-    torch.testing.assert_close(op.normal(x), op.adjoint(op.forward(x)))
+    assert_adjoint(op, crandn(batch, *shape, generator=g), crandn(batch, coils, *shape, generator=g))
 
 
 @pytest.mark.parametrize("shape", SIZES)
@@ -90,11 +95,64 @@ def test_singlecoil_adjointness(shape, mask_kind):
     g = torch.Generator().manual_seed(4)
     op = SingleCoilMRI(masks_for(3, shape, g)[mask_kind])
     x = crandn(3, *shape, generator=g)
-    y = crandn(3, 1, *shape, generator=g)
     assert op.forward(x).shape == (3, 1, *shape)
-    lhs, rhs = inner(op.forward(x), y), inner(x, op.adjoint(y))
-    assert abs(lhs - rhs) < 1e-10 * abs(lhs)
-    torch.testing.assert_close(op.normal(x), op.adjoint(op.forward(x)))
+    assert_adjoint(op, x, crandn(3, 1, *shape, generator=g))
+
+
+class DenseOperator(LinearOperator):
+    """A random complex matrix on flattened images: only forward and adjoint, the base's normal."""
+
+    def __init__(self, matrix: torch.Tensor, shape: tuple[int, int]):
+        self.matrix, self.shape = matrix, shape
+
+    def forward(self, image):
+        return image.flatten(1) @ self.matrix.T
+
+    def adjoint(self, kspace):
+        return (kspace @ self.matrix.conj()).reshape(-1, *self.shape)
+
+
+def test_linear_operator_default_normal_and_adjointness():
+    g = torch.Generator().manual_seed(8)
+    shape = (5, 4)
+    op = DenseOperator(crandn(7, 20, generator=g), shape)
+    x = crandn(2, *shape, generator=g)
+    assert_adjoint(op, x, crandn(2, 7, generator=g))
+    torch.testing.assert_close(op.normal(x), ((x.flatten(1) @ op.matrix.T) @ op.matrix.conj()).reshape(2, *shape))
+    with pytest.raises(NotImplementedError):
+        LinearOperator().forward(x)
+
+
+class DuckOperator:
+    """The configurable "forward class" a user may write: forward and adjoint only, no base, no normal."""
+
+    def __init__(self, inner: LinearOperator):
+        self.inner = inner
+
+    def forward(self, image):
+        return self.inner.forward(image)
+
+    def adjoint(self, kspace):
+        return self.inner.adjoint(kspace)
+
+
+def test_duck_typed_operator_without_normal_works_through_the_default():
+    from lit_sampler.baselines import cg_sense
+    from lit_sampler.sampling import GaussianDataConsistency
+
+    g = torch.Generator().manual_seed(9)
+    shape = (6, 7)
+    op = MultiCoilMRI(random_maps(2, 3, shape, g), masks_for(2, shape, g)["lines"])
+    duck = DuckOperator(op)
+    assert not hasattr(duck, "normal")
+    x = crandn(2, *shape, generator=g)
+    assert torch.equal(normal_of(op, x), op.normal(x))  # the operator's own (faster) normal
+    torch.testing.assert_close(normal_of(duck, x), op.normal(x))  # the default adjoint(forward(x))
+    y = op.forward(crandn(2, *shape, generator=g))
+    torch.testing.assert_close(cg_sense(duck, y, iterations=8), cg_sense(op, y, iterations=8))
+    state = complex_to_channels(x[:, None])
+    through_default, through_normal = (GaussianDataConsistency(o, y, noise_var=0.1)(state, 0.5, state) for o in (duck, op))
+    torch.testing.assert_close(through_default, through_normal)
 
 
 @pytest.mark.parametrize("shape", SIZES)
