@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lit_sampler.data.fastmri import write_volume
-from lit_sampler.data.geometry import rss
+from lit_sampler.coils import rss
 from lit_sampler.data.phantoms import demo_volume
 from lit_sampler.seeding import seeded_generator
 

@@ -7,6 +7,7 @@ import re
 import pytest
 import torch
 
+from lit_sampler.coils import mvue, rss
 from lit_sampler.data import DataError
 from lit_sampler.data.geometry import (
     Geometry,
@@ -16,9 +17,7 @@ from lit_sampler.data.geometry import (
     csgm_resize_maps,
     drop_padding_columns,
     edge_zero_columns,
-    mvue,
     padding_free_width,
-    rss,
 )
 from lit_sampler.data.phantoms import coil_maps, random_volume, simulate_kspace
 from lit_sampler.fft import fft2c, ifft2c

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lit_sampler.data import FastMRIDataModule
-from lit_sampler.data.geometry import mvue, rss
+from lit_sampler.coils import mvue, rss
 from lit_sampler.masks import EquispacedLineMask, RandomLineMask, VariableDensityMask
 from lit_sampler.fft import ifft2c
 

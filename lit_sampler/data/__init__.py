@@ -1,43 +1,49 @@
 """Data layer: fastMRI-format slices, geometry, measurement transform, LightningDataModules.
 
 See ``docs/data.md`` for the options, formulas and file layouts.
+
+The names below are imported on first use (PEP 562), so that importing a light submodule such as
+:mod:`lit_sampler.data.geometry` does not pull in h5py and Lightning through this package.
 """
 
-from .datamodules import (
-    FastMRIDataModule,
-    ItemRef,
-    PriorDataModule,
-    TrainingDataModule,
-    collate_items,
-    group_into_batches,
-    item_key,
-)
-from ..errors import DataError
-from .fastmri import VolumeInfo, find_h5_files, inspect_volume, read_slice, select_slices, write_volume
-from .geometry import Geometry, mvue, rss
-from .transforms import MaskFunc, MeasurementTransform, SliceLoader, default_mask, parse_snr_range
+from __future__ import annotations
 
-__all__ = [
-    "DataError",
-    "FastMRIDataModule",
-    "Geometry",
-    "ItemRef",
-    "MaskFunc",
-    "MeasurementTransform",
-    "PriorDataModule",
-    "SliceLoader",
-    "TrainingDataModule",
-    "VolumeInfo",
-    "collate_items",
-    "default_mask",
-    "find_h5_files",
-    "group_into_batches",
-    "inspect_volume",
-    "item_key",
-    "mvue",
-    "parse_snr_range",
-    "read_slice",
-    "rss",
-    "select_slices",
-    "write_volume",
-]
+import importlib
+
+_HOMES = {
+    "DataError": "..errors",
+    "FastMRIDataModule": ".datamodules",
+    "ItemRef": ".datamodules",
+    "PriorDataModule": ".datamodules",
+    "TrainingDataModule": ".datamodules",
+    "collate_items": ".datamodules",
+    "group_into_batches": ".datamodules",
+    "item_key": ".datamodules",
+    "VolumeInfo": ".fastmri",
+    "find_h5_files": ".fastmri",
+    "inspect_volume": ".fastmri",
+    "read_slice": ".fastmri",
+    "select_slices": ".fastmri",
+    "write_volume": ".fastmri",
+    "Geometry": ".geometry",
+    "MaskFunc": ".transforms",
+    "MeasurementTransform": ".transforms",
+    "SliceLoader": ".transforms",
+    "default_mask": ".transforms",
+    "parse_snr_range": ".transforms",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

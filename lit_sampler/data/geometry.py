@@ -1,4 +1,4 @@
-"""Slice geometry: padding-line removal, crops to the model's image size, coil combination.
+"""Slice geometry: padding-line removal and crops to the model's image size.
 
 Axes: k-space ``[coils, H, W]`` with ``H`` the readout and ``W`` the phase-encode axis (lines are
 columns). Centre convention: the centre of an axis of length ``n`` is index ``n // 2`` in both
@@ -18,12 +18,7 @@ Two named crop conventions (``crop=``):
 * ``"image"``: ``F₂⁻¹``, centre-crop both axes in the image domain (a smaller field of view at the
   original resolution), ``F₂`` back; the maps are centre-cropped in the image domain.
 
-Coil combination (``target=``), with ``x_c = F₂⁻¹ k_c`` the coil images:
-
-* MVUE: ``x = Σ_c conj(S_c) x_c / sqrt(Σ_c |S_c|²)`` (complex; 0 where ``Σ_c |S_c|² = 0``, i.e.
-  outside the support of ESPIRiT-cropped maps). With ``Σ_c |S_c|² = 1`` this is ``Aᴴ`` of a fully
-  sampled model. Single-coil data uses ``S = 1``, i.e. ``x = F₂⁻¹ k`` (the complex image).
-* RSS: ``x = sqrt(Σ_c |x_c|²)`` (real, non-negative).
+Coil combination (MVUE, RSS) is :mod:`lit_sampler.coils`.
 """
 
 from __future__ import annotations
@@ -35,6 +30,7 @@ import torch
 
 from ..fft import fft1c, fft2c, ifft1c, ifft2c
 from ..errors import DataError
+from ..coils import rss  # noqa: F401 - until scripts/benchmark.py imports it from lit_sampler.coils
 
 CropMode = Literal["csgm", "image"]
 ImageSize = Optional[Union[int, tuple[int, int]]]
@@ -132,39 +128,6 @@ def csgm_resize_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def image_resize_kspace(kspace: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """``[..., H, W]`` k-space → ``[..., h, w]``: centre-crop the image ``F₂⁻¹ k``, then ``F₂``."""
     return fft2c(center_crop(ifft2c(kspace), size))
-
-
-def mvue(kspace: torch.Tensor, maps: Optional[torch.Tensor]) -> torch.Tensor:
-    """``Σ_c conj(S_c) F⁻¹k_c / sqrt(Σ_c |S_c|²)`` for ``kspace``, ``maps`` ``[..., coils, H, W]``.
-
-    Returns the complex image ``[..., H, W]``; 0 where ``Σ|S|²`` is zero (below 1e-12 of its max).
-    ``maps=None`` means ``S = 1`` (single-coil): the complex image ``F⁻¹k`` (one coil required).
-    """
-    coil_images = ifft2c(kspace)
-    if maps is None:
-        if kspace.shape[-3] != 1:
-            raise ValueError(f"MVUE without maps needs single-coil k-space, got {kspace.shape[-3]} coils")
-        return coil_images[..., 0, :, :]
-    numerator = (maps.conj() * coil_images).sum(dim=-3)
-    energy = maps.abs().square().sum(dim=-3)
-    tiny = 1e-12 * float(energy.max()) if energy.numel() else 0.0
-    valid = energy > tiny
-    denominator = torch.sqrt(torch.where(valid, energy, torch.ones_like(energy)))
-    return torch.where(valid, numerator / denominator, torch.zeros_like(numerator))
-
-
-def rss(kspace: torch.Tensor) -> torch.Tensor:
-    """Root-sum-of-squares ``sqrt(Σ_c |F⁻¹k_c|²)`` of ``[..., coils, H, W]`` → real ``[..., H, W]``."""
-    return ifft2c(kspace).abs().square().sum(dim=-3).sqrt()
-
-
-def combine(kspace: torch.Tensor, maps: Optional[torch.Tensor], kind: str) -> torch.Tensor:
-    """Coil-combined complex image ``[..., H, W]`` by ``kind`` ∈ {"mvue", "rss"} (RSS as complex)."""
-    if kind == "mvue":
-        return mvue(kspace, maps)
-    if kind == "rss":
-        return rss(kspace).to(kspace.dtype)
-    raise ValueError(f"unknown coil combination {kind!r}; expected 'mvue' or 'rss'")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ For one item ``(file, slice, SNR)`` (DESIGN.md):
 
 1. read the slice, apply the geometry (:class:`lit_sampler.data.geometry.Geometry`):
    ``k [coils, H, W]``, maps ``S`` (or none);
-2. ground truth ``x★ = combine(k, S)`` (MVUE or RSS, see :mod:`~lit_sampler.data.geometry`) from the
+2. ground truth ``x★ = combine(k, S)`` (MVUE or RSS, see :mod:`~lit_sampler.coils`) from the
    fully sampled k-space, unless the stored k-space is already undersampled;
 3. mask ``M``: the file's ``mask`` (when ``use_file_mask``), else ``mask_fn((H, W), g)`` with
    ``g = mask_generator(seed, fname)`` (``seeded_generator(seed, fname, "mask")``) — one mask per volume
@@ -30,12 +30,13 @@ from typing import Any, Optional, Protocol, Sequence, runtime_checkable
 import numpy as np
 import torch
 
+from ..coils import combine
 from ..masks import mask_generator
 from ..noise import add_measurement_noise, is_noiseless, snr_label
 from ..seeding import seeded_generator
 from ..errors import DataError
 from .fastmri import VolumeInfo, read_slice
-from .geometry import Geometry, combine
+from .geometry import Geometry
 
 TARGET_KINDS = ("auto", "mvue", "rss", "none")
 MASK_SEEDS = ("run", "fastmri")
