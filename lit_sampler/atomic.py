@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from . import faults
 from .errors import OutputError
 
 
@@ -59,7 +58,6 @@ def atomic_target(path: Path) -> Iterator[Path]:
         yield temporary
         with open(temporary, "rb+") as handle:
             os.fsync(handle.fileno())
-        faults.before_rename(temporary)  # test-only fault injection (no-op unless LIT_SAMPLER_FAULT is set)
         os.replace(temporary, path)
     except BaseException as error:
         try:
@@ -70,7 +68,6 @@ def atomic_target(path: Path) -> Iterator[Path]:
             raise _describe_write_error(path, error) from error
         raise
     _fsync_directory(path.parent)
-    faults.after_rename(path)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -23,15 +23,17 @@ RESULT_TABLES = ("metrics.csv", "volume_metrics.csv", "summary.csv")
 def cli_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     for var in ("MASTER_PORT", "MASTER_ADDR", "WORLD_SIZE", "LOCAL_RANK", "NODE_RANK", "RANK",
-                "LIT_SAMPLER_FAULT", "LIT_SAMPLER_TRACEBACK"):
-        env.pop(var, None)  # Lightning then picks a free port and launches its own ranks; no test hooks
+                "LIT_SAMPLER_TRACEBACK"):
+        env.pop(var, None)  # Lightning then picks a free port and launches its own ranks; no tracebacks
     env.update(extra)
     return env
 
 
-def run_cli(*args, cwd, check=True, timeout=300, env: dict[str, str] | None = None):
-    """``python -m lit_sampler *args`` in a subprocess (one intra-op thread)."""
-    proc = subprocess.run([sys.executable, "-m", "lit_sampler", *map(str, args)], cwd=cwd, env=cli_env(**(env or {})),
+def run_cli(*args, cwd, check=True, timeout=300, env: dict[str, str] | None = None, fault: str | None = None):
+    """``python -m lit_sampler *args`` in a subprocess (one intra-op thread); with ``fault``
+    (``<action>:<n>``, see ``tests/faults.py``) the same CLI run under that fault."""
+    program = ["-m", "lit_sampler"] if fault is None else [str(ROOT / "tests" / "faults.py"), fault]
+    proc = subprocess.run([sys.executable, *program, *map(str, args)], cwd=cwd, env=cli_env(**(env or {})),
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-5000:]}")

@@ -22,8 +22,8 @@ import pytest
 import torch
 
 from conftest import write_phantom_file
+from faults import inject
 from helpers import main_in_process, predict_config, run_cli, snapshot, temporaries, write_tiny_checkpoint
-from lit_sampler import faults
 
 
 @dataclass
@@ -270,15 +270,14 @@ def test_read_only_output_dir(setup, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("stage", ["item shard", "volume"])
-def test_disk_full(setup, tmp_path, capsys, monkeypatch, stage):
-    """``OSError(ENOSPC)`` half-way through the first file written (fault hook ``enospc:1``): for
+def test_disk_full(setup, tmp_path, capsys, stage):
+    """``OSError(ENOSPC)`` half-way through the first file written (fault ``enospc:1``): for
     a new item its shard, for a finished job the first volume. The old results stay intact."""
     extra = tmp_path / "c.h5"
     write_phantom_file(extra, slices=1, coils=2, size=(16, 16), seed=2)  # (an atomic write too: before the fault)
-    monkeypatch.setenv(faults.VARIABLE, "enospc:1")
-    faults.reset()
     data = [str(setup.data / "a.h5"), str(setup.data / "b.h5")] + ([str(extra)] if stage == "item shard" else [])
-    status, line, out, before = run_case(setup, tmp_path, capsys, lambda o: setup.config(o, "c.yaml", data=data))
+    with inject("enospc:1"):
+        status, line, out, before = run_case(setup, tmp_path, capsys, lambda o: setup.config(o, "c.yaml", data=data))
     target = out / ("items/snr_20dB/c.h5/s0000_n000.pt" if stage == "item shard" else "reconstructions/snr_20dB/a.h5")
     assert status == 1
     assert line == (f"error: disk full: cannot write {target} (No space left on device); free space on the file "

@@ -4,7 +4,7 @@ started again with the same config and output directory skips every finished ite
 rest, and ends with volumes and tables bit-identical to an uninterrupted run. No file is ever
 visible under its final name unless complete; temporary files of dead runs are removed.
 
-Exact kill points use the test-only fault hook ``LIT_SAMPLER_FAULT`` (:mod:`lit_sampler.faults`).
+Exact kill points use the tests' fault injection (``tests/faults.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pytest
 import torch
 
 from conftest import write_phantom_file
+from faults import inject
 from helpers import (
     assert_same_results,
     cli_env,
@@ -34,7 +35,6 @@ from helpers import (
     temporaries,
     write_tiny_checkpoint,
 )
-from lit_sampler import faults
 from lit_sampler.atomic import OutputError, atomic_write_bytes
 from lit_sampler.writer import remove_stale_temporaries
 
@@ -93,8 +93,7 @@ def assert_visible_files_complete(run_dir: Path) -> None:
 
 
 def killed_run(config: Path, cwd: Path, fault: str) -> subprocess.CompletedProcess:
-    proc = run_cli("predict", "--config", config, cwd=cwd, check=False, timeout=120,
-                   env={"LIT_SAMPLER_FAULT": fault})
+    proc = run_cli("predict", "--config", config, cwd=cwd, check=False, timeout=120, fault=fault)
     assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr[-3000:])
     return proc
 
@@ -172,17 +171,14 @@ def test_rerun_of_a_finished_job_changes_nothing(job, one_thread, capsys):
     assert after == before
 
 
-def test_atomic_write_leaves_old_version_or_new_one(tmp_path, monkeypatch):
+def test_atomic_write_leaves_old_version_or_new_one(tmp_path):
     """In process: a write failing after half its bytes (disk full) keeps the old file and no temporary."""
     target = tmp_path / "table.csv"
     atomic_write_bytes(target, b"old,complete\n")
-    monkeypatch.setenv(faults.VARIABLE, "enospc:1")
-    faults.reset()
-    with pytest.raises(OutputError, match=r"disk full: cannot write .*table\.csv") as caught:
+    with inject("enospc:1"), pytest.raises(OutputError, match=r"disk full: cannot write .*table\.csv") as caught:
         atomic_write_bytes(target, b"new,content\n" * 1000)
     assert caught.value.errno == errno.ENOSPC
     assert target.read_bytes() == b"old,complete\n" and temporaries(tmp_path) == []
-    monkeypatch.delenv(faults.VARIABLE)
     atomic_write_bytes(target, b"new\n")
     assert target.read_bytes() == b"new\n"
 
