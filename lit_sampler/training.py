@@ -21,12 +21,10 @@ from typing import Literal
 import pytorch_lightning as pl
 import torch
 
-from .models import NCSNv2, NCSNv2Deeper, NCSNv2Deepest
+from .models import VARIANTS
 from .schedules import geometric_sigmas, max_pairwise_distance, sigma_ratio_for_dimension
 
 log = logging.getLogger(__name__)
-
-VARIANTS = {"NCSNv2": NCSNv2, "NCSNv2Deeper": NCSNv2Deeper, "NCSNv2Deepest": NCSNv2Deepest}
 
 
 def dsm_loss(score_model: torch.nn.Module, x: torch.Tensor, sigmas: torch.Tensor, generator=None) -> torch.Tensor:

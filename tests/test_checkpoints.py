@@ -13,16 +13,14 @@ import pytest
 import torch
 
 from lit_sampler.models import (
+    VARIANTS,
     CheckpointError,
     NCSNv2,
-    NCSNv2Deeper,
-    NCSNv2Deepest,
     describe_checkpoint,
     load_score_model,
 )
 
 REFERENCE = Path(__file__).parent / "data" / "ncsnv2_reference"
-VARIANTS = {"NCSNv2": NCSNv2, "NCSNv2Deeper": NCSNv2Deeper, "NCSNv2Deepest": NCSNv2Deepest}
 
 
 def close(actual, expected, rtol=1e-5):

@@ -8,11 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lit_sampler.models import NCSNv2, NCSNv2Deeper, NCSNv2Deepest
+from lit_sampler.models import VARIANTS, NCSNv2, NCSNv2Deepest
 from lit_sampler.models.layers import mean_pool2x2
 
 REFERENCE = Path(__file__).parent / "data" / "ncsnv2_reference"
-VARIANTS = {"NCSNv2": NCSNv2, "NCSNv2Deeper": NCSNv2Deeper, "NCSNv2Deepest": NCSNv2Deepest}
 SIGMAS = dict(sigma_begin=50.0, sigma_end=0.01, num_classes=10)
 
 

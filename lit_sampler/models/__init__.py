@@ -3,6 +3,7 @@
 * :class:`NCSNv2`, :class:`NCSNv2Deeper`, :class:`NCSNv2Deepest`: the score networks of Song &
   Ermon 2020 with the original module and parameter names; ``model(x [B, C, H, W], labels [B])``.
   Typed constructors, so YAML ``class_path: lit_sampler.models.NCSNv2Deepest`` works.
+* :data:`VARIANTS`: the three classes by name.
 * :func:`load_score_model`: any NCSNv2 checkpoint (ncsnv2 / csgm-mri-langevin lists, Aali's
   ``model_state``/``ema_state`` dicts, ``lit_sampler fit`` checkpoints, bare state dicts).
 * :func:`describe_checkpoint`: what a checkpoint holds (used by ``scripts/inspect_checkpoint.py``).
@@ -14,12 +15,13 @@ of these networks through a YAML ``class_path``.
 
 from ..errors import CheckpointError
 from .checkpoints import CheckpointInfo, describe_checkpoint, load_score_model, resolve_variant
-from .ncsnv2 import NCSNv2, NCSNv2Deeper, NCSNv2Deepest
+from .ncsnv2 import VARIANTS, NCSNv2, NCSNv2Deeper, NCSNv2Deepest
 
 __all__ = [
     "NCSNv2",
     "NCSNv2Deeper",
     "NCSNv2Deepest",
+    "VARIANTS",
     "load_score_model",
     "describe_checkpoint",
     "CheckpointError",

@@ -36,7 +36,7 @@ from torch import nn
 from ..schedules import geometric_sigmas
 from .layers import InstanceNorm2dPlus, RefineBlock, ResidualBlock
 
-__all__ = ["NCSNv2", "NCSNv2Deeper", "NCSNv2Deepest", "build_sigmas"]
+__all__ = ["NCSNv2", "NCSNv2Deeper", "NCSNv2Deepest", "VARIANTS", "build_sigmas"]
 
 
 class _Stage(NamedTuple):
@@ -248,3 +248,7 @@ class NCSNv2Deepest(_NCSNv2Family):
         _Refine("refine5", "res1", 1, 1),
     )
     _refine_registration = ("refine1", "refine2", "refine3", "refine31", "refine4", "refine5")
+
+
+# the family by class name: training's ``variant``, checkpoint hyper-parameters, the benchmark
+VARIANTS: dict[str, type[_NCSNv2Family]] = {"NCSNv2": NCSNv2, "NCSNv2Deeper": NCSNv2Deeper, "NCSNv2Deepest": NCSNv2Deepest}
