@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Literal, Optional, Union
 
-from .schedules import log_spaced_levels
+from .schedules import check_levels, check_steps, log_spaced_levels
 
 Preset = Literal["reference", "balanced", "fast"]
 AUTO_START_FACTOR = 2.0
@@ -78,9 +78,7 @@ def steps_per_level(steps_each: StepsSpec, levels: list[int]) -> list[int]:
                 f"steps_each: the pieces {dict(pieces)} must start at or before the first level run ({levels[0]})"
             )
         counts = [next(v for k, v in reversed(pieces) if k <= level) for level in levels]
-    if any(t < 1 for t in counts):
-        raise ValueError(f"steps_each must be at least 1, got {min(counts)}")
-    return counts
+    return check_steps(counts)
 
 
 def per_decade_levels(sigmas: list[float], per_decade: float) -> list[int]:
@@ -128,13 +126,9 @@ def resolve_schedule(
     if levels is None:
         run = list(range(first, num))
     elif isinstance(levels, int):
-        if levels < 1:
-            raise ValueError(f"levels must be a positive count or a list of level indices, got {levels}")
         run = log_spaced_levels(sigmas, levels, first)
     else:
-        run = sorted({int(k) for k in levels})
-        if not run or run[0] < first or run[-1] >= num:
-            raise ValueError(f"levels must be indices in [{first}, {num - 1}] (sigma_offset to L-1), got {list(levels)}")
+        run = check_levels(sorted({int(k) for k in levels}), num, first)
     if not start_factor > 0:
         raise ValueError(f"start_factor must be positive, got {start_factor}")
     subset = levels is not None and run != list(range(run[0], num))

@@ -25,6 +25,7 @@ import torch
 
 from .fft import channels_to_complex, complex_to_channels
 from .operators import LinearOperator, normal_of
+from .schedules import check_levels, check_steps, level_step_sizes, sigma_values
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 DataConsistencyFn = Callable[[torch.Tensor, float, torch.Tensor], torch.Tensor]
@@ -78,8 +79,6 @@ def chain_plan(
     :func:`lit_sampler.schedules.level_step_sizes`. ``steps_each`` is T for every level or one count
     per run level.
     """
-    from .schedules import level_step_sizes
-
     if num_levels == 0:
         raise ValueError("sigmas is empty")
     if any(a <= b for a, b in zip(sigmas, sigmas[1:])):
@@ -88,19 +87,11 @@ def chain_plan(
         raise ValueError(f"sigma_offset must lie in [0, {num_levels - 1}], got {sigma_offset}")
     if not step_size > 0:
         raise ValueError(f"step_size must be positive, got {step_size}")
-    if levels is None:
-        run = list(range(sigma_offset, num_levels))
-    else:
-        run = [int(j) for j in levels]
-        if not run or any(a >= b for a, b in zip(run, run[1:])) or run[0] < sigma_offset or run[-1] >= num_levels:
-            raise ValueError(
-                f"levels must be ascending indices in [{sigma_offset}, {num_levels - 1}] (sigma_offset to L-1), got {run}"
-            )
+    run = list(range(sigma_offset, num_levels)) if levels is None else check_levels(levels, num_levels, sigma_offset)
     counts = [steps_each] * len(run) if isinstance(steps_each, int) else [int(t) for t in steps_each]
     if len(counts) != len(run):
         raise ValueError(f"steps_each has {len(counts)} entries for {len(run)} levels; give one per level run")
-    if any(t < 1 for t in counts):
-        raise ValueError(f"steps_each must be at least 1, got {min(counts)}")
+    check_steps(counts)
     alphas = level_step_sizes(sigmas, run, step_size)
     return list(zip(run, alphas, counts))
 
@@ -167,7 +158,7 @@ def annealed_langevin(
     Returns:
         The final iterate ``[B, C, H, W]``.
     """
-    values = [float(s) for s in (sigmas.tolist() if isinstance(sigmas, torch.Tensor) else sigmas)]
+    values = sigma_values(sigmas)
     plan = chain_plan(len(values), values, step_size, steps_each, sigma_offset, levels)
     batch = x.shape[0]
     if start_levels is not None:

@@ -90,19 +90,40 @@ def technique4_step_size(sigma_end: float, gamma: float, steps_each: int) -> flo
     return float(fine[np.argmin(_technique4_residual(fine, sigma_end, gamma, steps_each))])
 
 
-# ---------------------------------------------------------------------------- cheaper schedules
+# ---------------------------------------------------------------------------- level runs
+def sigma_values(sigmas) -> list[float]:
+    """σ_0 … σ_{L−1} (a tensor or a sequence) as Python floats."""
+    return [float(s) for s in (sigmas.tolist() if isinstance(sigmas, torch.Tensor) else sigmas)]
+
+
+def check_levels(levels, num_levels: int, first: int = 0) -> list[int]:
+    """``levels`` as a list of ascending level indices in ``[first, L−1]``, else the one error."""
+    kept = [int(j) for j in levels]
+    if not kept or any(a >= b for a, b in zip(kept, kept[1:])) or kept[0] < first or kept[-1] >= num_levels:
+        why = " (sigma_offset to L-1)" if first else ""
+        raise ValueError(f"levels must be indices in [{first}, {num_levels - 1}]{why}, in ascending order, got {kept}")
+    return kept
+
+
+def check_steps(counts: list[int]) -> list[int]:
+    """Langevin steps per level run, each at least 1."""
+    if any(t < 1 for t in counts):
+        raise ValueError(f"steps_each must be at least 1, got {min(counts)}")
+    return counts
+
+
 def log_spaced_levels(sigmas, count: int, start: int = 0) -> list[int]:
     """``count`` level indices from ``start`` to L−1, evenly spaced in log σ (both ends included).
 
     For a geometric schedule these are evenly spaced indices; for any other, each target value of
     log σ takes the nearest level. Duplicates are dropped, so fewer may come back for tiny ranges.
     """
-    levels = [float(s) for s in (sigmas.tolist() if isinstance(sigmas, torch.Tensor) else sigmas)]
+    levels = sigma_values(sigmas)
     last = len(levels) - 1
     if not 0 <= start <= last:
         raise ValueError(f"start level must lie in [0, {last}], got {start}")
     if count < 1:
-        raise ValueError(f"need at least one level, got count={count}")
+        raise ValueError(f"need a positive number of levels, got {count}")
     if count == 1:
         return [last]
     logs = np.log(np.asarray(levels[start:], dtype=np.float64))
@@ -128,12 +149,8 @@ def level_step_sizes(sigmas, levels, step_size: float) -> list[float]:
     2σ_j² as soon as the block is long: that chain diverges.) For r ≥ 2, where even the full chain
     does not contract, the step is left at α_j.
     """
-    values = [float(s) for s in (sigmas.tolist() if isinstance(sigmas, torch.Tensor) else sigmas)]
-    kept = [int(j) for j in levels]
-    if not kept:
-        raise ValueError("levels is empty")
-    if any(a >= b for a, b in zip(kept, kept[1:])) or kept[0] < 0 or kept[-1] >= len(values):
-        raise ValueError(f"levels must be ascending indices in [0, {len(values) - 1}], got {kept}")
+    values = sigma_values(sigmas)
+    kept = check_levels(levels, len(values))
     sigma_last = values[-1]
     ends = kept[1:] + [len(values)]
     out = []
@@ -154,7 +171,7 @@ def chain_variance(sigmas, levels, alphas, steps, noise_boost: float = 2.0, star
     "contraction": max_j |1 − α_j/σ_j²|}``: a stable schedule has contraction < 1, and a ratio near
     that of the full chain means the shortened chain ends at the right spread.
     """
-    values = [float(s) for s in (sigmas.tolist() if isinstance(sigmas, torch.Tensor) else sigmas)]
+    values = sigma_values(sigmas)
     kept = [int(j) for j in levels]
     counts = [int(steps)] * len(kept) if isinstance(steps, int) else [int(t) for t in steps]
     variance = (values[kept[0]] if start_std is None else float(start_std)) ** 2

@@ -197,6 +197,16 @@ def test_schedule_errors():
         resolve_schedule(sigmas, sigma_offset=2, init="noise", **{**base, "levels": [1, 3]})
     with pytest.raises(ValueError, match="unknown preset"):
         resolve_schedule(sigmas, sigma_offset=0, init="noise", **{**base, "preset": "quick"})
+    # one check of a level run, whichever entry point meets it first
+    bad = r"levels must be indices in \[2, 5\] \(sigma_offset to L-1\), in ascending order, got \[1, 3\]"
+    with pytest.raises(ValueError, match=bad):
+        chain_plan(6, sigmas, 1e-3, 1, sigma_offset=2, levels=[1, 3])
+    with pytest.raises(ValueError, match=r"levels must be indices in \[0, 5\], in ascending order, got \[3, 1\]"):
+        level_step_sizes(sigmas, [3, 1], 1e-3)
+    with pytest.raises(ValueError, match="need a positive number of levels, got 0"):
+        resolve_schedule(sigmas, sigma_offset=0, init="noise", **{**base, "levels": 0})
+    with pytest.raises(ValueError, match="steps_each must be at least 1, got 0"):
+        resolve_schedule(sigmas, sigma_offset=0, init="noise", **{**base, "steps_each": {0: 0}})
 
 
 def test_zero_filled_error_predicts_the_true_error_and_auto_start_picks_levels():
