@@ -36,7 +36,6 @@ CropMode = Literal["csgm", "image"]
 ImageSize = Optional[Union[int, tuple[int, int]]]
 
 READOUT_DIM = -2
-PHASE_DIM = -1
 
 
 def as_size(image_size: ImageSize) -> Optional[tuple[int, int]]:
