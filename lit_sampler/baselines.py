@@ -77,6 +77,14 @@ def _sigpy_mri():
     return app
 
 
+def check_cs_lambda(method: str, lamda: float) -> None:
+    """The one check of a compressed-sensing baseline's settings: a known method, λ finite and ≥ 0."""
+    if method not in CS_METHODS:
+        raise ValueError(f"unknown method {method!r} for the compressed-sensing baselines; expected one of {list(CS_METHODS)}")
+    if not (math.isfinite(lamda) and lamda >= 0):
+        raise ValueError(f"{method}: λ must be a finite number >= 0, got {lamda}")
+
+
 def compressed_sensing(
     method: str, kspace: torch.Tensor, sens_maps: torch.Tensor, mask: torch.Tensor, lamda: float, iterations: int = 100
 ) -> torch.Tensor:
@@ -93,10 +101,7 @@ def compressed_sensing(
         The complex image ``[H, W]`` (complex64, on ``kspace``'s device).
     """
     app = _sigpy_mri()
-    if method not in CS_METHODS:
-        raise ValueError(f"unknown compressed-sensing method {method!r}; expected one of {CS_METHODS}")
-    if not (math.isfinite(lamda) and lamda >= 0):
-        raise ValueError(f"{method}: λ must be a finite number >= 0, got {lamda}")
+    check_cs_lambda(method, lamda)
     y = kspace.detach().cpu().numpy().astype("complex128")
     maps = sens_maps.detach().cpu().numpy().astype("complex128")
     weights = torch.broadcast_to(mask.detach().cpu().reshape(mask.shape[-2:]).double(), kspace.shape[-2:]).numpy()

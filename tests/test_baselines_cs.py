@@ -12,7 +12,7 @@ import torch
 
 from conftest import write_phantom_file
 from helpers import cli_env, main_in_process, predict_config, read_rows, write_tiny_checkpoint
-from lit_sampler.baselines import compressed_sensing
+from lit_sampler.baselines import check_cs_lambda, compressed_sensing
 from lit_sampler.data import FastMRIDataModule
 from lit_sampler.masks import RandomLineMask
 from lit_sampler.tuning import tune_cs_lambdas
@@ -40,6 +40,15 @@ def test_cs_beats_zero_filled_and_a_large_lambda_flattens(tmp_path, method):
     assert flat.abs().std() < 0.02 * target.max()
     with pytest.raises(ValueError, match="λ must be a finite number"):
         compressed_sensing(method, batch["kspace"][0], batch["sens_maps"][0], batch["mask"][0], -1.0)
+
+
+def test_cs_settings_are_checked_in_one_place():
+    check_cs_lambda("l1_wavelet", 0.0)
+    with pytest.raises(ValueError, match=r"unknown method 'wavelets' for the compressed-sensing baselines"):
+        check_cs_lambda("wavelets", 1e-3)
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match=r"total_variation: λ must be a finite number >= 0"):
+            check_cs_lambda("total_variation", bad)
 
 
 def test_lambda_selection_depends_on_validation_data_only(tmp_path):
