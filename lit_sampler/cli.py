@@ -162,7 +162,7 @@ def _distributed_failure(error: BaseException) -> bool:
 def classify(error: BaseException) -> tuple[int, str] | None:
     """``(exit status, one-line message)`` for a known error, ``None`` for a bug."""
     from .data.fastmri import DataError
-    from .models.checkpoints import CheckpointError
+    from .models import CheckpointError
     from .module import DivergenceError
 
     for exc in _chain(error):

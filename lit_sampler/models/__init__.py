@@ -12,7 +12,9 @@ Any other ``torch.nn.Module`` whose ``forward(x, labels)`` returns the score can
 of these networks through a YAML ``class_path``.
 """
 
-from .checkpoints import CheckpointError, CheckpointInfo, describe_checkpoint, load_score_model, resolve_variant
+from .architecture import resolve_variant
+from .checkpoint_formats import CheckpointError
+from .checkpoints import CheckpointInfo, describe_checkpoint, load_score_model
 from .ncsnv2 import NCSNv2, NCSNv2Deeper, NCSNv2Deepest
 
 __all__ = [
