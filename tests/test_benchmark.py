@@ -179,5 +179,5 @@ def test_the_chain_never_syncs_with_the_host(bench, tmp_path, monkeypatch, rule)
     dm = bench.datamodule(prepared, batch_size=4)
     for batch in dm.predict_dataloader():
         out = module.predict_step(batch, 0)
-        assert out["diverged_level"] == [-1] * 4
+        assert out.diverged_level == [-1] * 4
     assert calls == [torch.Size([4, 2, 16, 16])]

@@ -9,6 +9,7 @@ from collections import Counter
 
 import torch
 
+from ..data.items import MeasurementBatch
 from ..models import load_score_model
 from ..operators import MultiCoilMRI
 from ..seeding import seeded_generator
@@ -18,11 +19,11 @@ from .workload import Prepared, datamodule
 
 
 @torch.no_grad()
-def bare_reference_loop(network: torch.nn.Module, items: list[dict], sigmas: list[float], *, step_size: float,
+def bare_reference_loop(network: torch.nn.Module, items: MeasurementBatch, sigmas: list[float], *, step_size: float,
                         steps_each: int, sigma_offset: int, noise_boost: float = 1.0, dc_boost: float = 1.0,
                         device: str = "cpu", score=None) -> dict[str, torch.Tensor]:
     """The reference ALD loop (REFERENCE.md §1.2), one item (slice, SNR, sample) at a time, batch 1,
-    fp32, eager. ``items``: the data module's item dicts (the same measurements the module gets).
+    fp32, eager. ``items``: one batch of every item (the same measurements the module gets).
     Initial state and noise come from the module's per-item generators, so on the same seeds the
     result equals the module's (to rounding; the module runs the same arithmetic in the real layout).
     Returns ``item_key`` → the final image ``[H, W]`` complex, in data units (× scale).
@@ -30,12 +31,12 @@ def bare_reference_loop(network: torch.nn.Module, items: list[dict], sigmas: lis
     score = score or network
     sigma_last = sigmas[-1]
     results = {}
-    for item in items:
-        generator = seeded_generator(int(item["seed"]), item["item_key"], "langevin", device=device)
-        height, width = item["kspace"].shape[-2:]
-        A = MultiCoilMRI(item["sens_maps"][None].to(device), item["mask"][None].to(device))
-        y_adj = A.adjoint(item["kspace"][None].to(device))
-        nu = float(item["noise_var"])
+    for index, key in enumerate(items.item_key):
+        generator = seeded_generator(int(items.seed[index]), key, "langevin", device=device)
+        height, width = items.kspace.shape[-2:]
+        A = MultiCoilMRI(items.sens_maps[index : index + 1].to(device), items.mask[index : index + 1].to(device))
+        y_adj = A.adjoint(items.kspace[index : index + 1].to(device))
+        nu = float(items.noise_var[index])
         z = torch.randn((2, height, width), generator=generator, device=device) * 0.5**0.5  # CN(0, 1)
         x = torch.complex(z[0], z[1])[None]  # [1, H, W]
         for i in range(sigma_offset, len(sigmas)):
@@ -48,7 +49,7 @@ def bare_reference_loop(network: torch.nn.Module, items: list[dict], sigmas: lis
                 g = dc_boost * (A.adjoint(A.forward(x)) - y_adj) / (nu / 2 + sigma**2)
                 z = torch.randn((2, height, width), generator=generator, device=device)
                 x = x + alpha * (s - g) + math.sqrt(alpha * noise_boost) * torch.complex(z[0], z[1])
-        results[item["item_key"]] = (x[0] * float(item["scale"])).cpu()
+        results[key] = (x[0] * float(items.scale[index])).cpu()
     return results
 
 
@@ -60,7 +61,7 @@ def run_bare(prepared: Prepared, cfg: RunConfig, instrument: bool) -> tuple[dict
     network = load_score_model(str(prepared.checkpoint)).to(device).eval().requires_grad_(False)
     levels, steps = cfg.levels or s.levels, cfg.steps_each or s.steps_each
     dm = datamodule(prepared, 1, cfg.items)
-    items = dm.load_items(dm.items)
+    items = dm.collate(dm.items)
     sigmas = network.sigmas.tolist()
     timer = NetworkTimer(network, device, timed=instrument)
     kwargs = dict(step_size=s.step_size, steps_each=steps, sigma_offset=len(sigmas) - levels,

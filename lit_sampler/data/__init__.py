@@ -1,18 +1,14 @@
-"""Data layer: fastMRI-format slices, geometry, measurement transform, LightningDataModules.
+"""Data layer: fastMRI-format slices, geometry, measurement transform, typed item records, LightningDataModules.
 
 See ``docs/data.md`` for the options, formulas and file layouts.
 """
 
-from .datamodules import (
-    FastMRIDataModule,
-    ItemRef,
-    PriorDataModule,
-    TrainingDataModule,
-    collate_items,
-    group_into_batches,
-    item_key,
-)
 from ..errors import DataError
+from .items import ItemKey, MeasurementBatch, group_into_batches
+from .posterior import FastMRIDataModule, ItemRef
+from .prior import PriorDataModule
+from .source import FastMRISource
+from .training_data import TrainingDataModule
 from .fastmri import VolumeInfo, find_h5_files, inspect_volume, read_slice, select_slices, write_volume
 from .geometry import Geometry, mvue, rss
 from .transforms import MaskFunc, MeasurementTransform, SliceLoader, default_mask, parse_snr_range
@@ -20,20 +16,21 @@ from .transforms import MaskFunc, MeasurementTransform, SliceLoader, default_mas
 __all__ = [
     "DataError",
     "FastMRIDataModule",
+    "FastMRISource",
     "Geometry",
+    "ItemKey",
     "ItemRef",
     "MaskFunc",
+    "MeasurementBatch",
     "MeasurementTransform",
     "PriorDataModule",
     "SliceLoader",
     "TrainingDataModule",
     "VolumeInfo",
-    "collate_items",
     "default_mask",
     "find_h5_files",
     "group_into_batches",
     "inspect_volume",
-    "item_key",
     "mvue",
     "parse_snr_range",
     "read_slice",
