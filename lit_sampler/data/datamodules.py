@@ -33,6 +33,9 @@ from ..noise import snr_label
 from ..seeding import seeded_generator
 from .fastmri import DataError, SliceSpec, VolumeInfo, find_h5_files, inspect_volume, select_all_slices
 from .geometry import CropMode, Geometry, ImageSize, as_size
+from .ismrmrd_raw import RawOptions
+from .measured_noise import check_measured_data
+from .raw_prepare import resolve_raw_files
 from .transforms import (
     MaskFunc,
     Measurement,
@@ -258,11 +261,15 @@ class PosteriorBatchDataset(_BatchDataset):
         return collate_items(self.load_items(keys))
 
 
-def _volumes_and_slices(data_path, maps_dir, maps_key, slices, geometry: Geometry, use_file_mask: bool):
-    files = find_h5_files(data_path)
+def _volumes_and_slices(data_path, maps_dir, maps_key, slices, geometry: Geometry, use_file_mask: bool,
+                        raw: Optional[RawOptions] = None, snr_levels: Sequence[Optional[float]] = (None,)):
+    # ISMRMRD raw files (recognised by content) are read through their cached, prepared version;
+    # with a maps_dir their maps come from there, so the conversion skips ESPIRiT
+    files = resolve_raw_files(find_h5_files(data_path), raw, with_maps=maps_dir is None)
     volumes = [inspect_volume(path, maps_dir=maps_dir, maps_key=maps_key) for path in files]
     for volume in volumes:
         geometry.check_fits(volume.height, volume.width, volume.path)
+        check_measured_data(volume, snr_levels, use_file_mask)
         if use_file_mask and volume.mask_shape is not None:
             geometry.check_mask_croppable(len(volume.mask_shape) == 2, (volume.height, volume.width), volume.path)
     return volumes, select_all_slices(volumes, slices)
@@ -310,6 +317,10 @@ class FastMRIDataModule(_PredictItems, pl.LightningDataModule):
         num_samples: posterior samples per (file, slice, SNR).
         scale_percentile: percentile of the zero-filled magnitude used as the scale.
         batch_size: items per batch; num_workers: DataLoader workers.
+        raw: how ISMRMRD raw files in ``data_path`` are converted (averages, contrast, whitening,
+            ESPIRiT settings, cache folder; :class:`~lit_sampler.data.ismrmrd_raw.RawOptions`);
+            ``None`` = the defaults. Converted once into the cache (``prepare_data``), then read
+            like a fastMRI file.
     """
 
     def __init__(
@@ -330,6 +341,7 @@ class FastMRIDataModule(_PredictItems, pl.LightningDataModule):
         scale_percentile: float = 99.0,
         batch_size: int = 1,
         num_workers: int = 0,
+        raw: Optional[RawOptions] = None,
     ):
         super().__init__()
         self.data_path = data_path
@@ -339,6 +351,7 @@ class FastMRIDataModule(_PredictItems, pl.LightningDataModule):
         self.geometry = Geometry(as_size(image_size), crop)
         self.target = target
         self.use_file_mask = use_file_mask
+        self.raw = raw
         self.snr_levels = parse_snr_range(snr_range)
         if int(num_samples) < 1:
             raise DataError(f"num_samples must be >= 1, got {num_samples}")
@@ -355,12 +368,18 @@ class FastMRIDataModule(_PredictItems, pl.LightningDataModule):
         self._refs: dict[str, ItemRef] = {}
         self._init_items()
 
+    def prepare_data(self) -> None:
+        """Convert ISMRMRD raw files into the cache (Lightning calls this once per node, before
+        ``setup`` on every rank, so DDP ranks do not all convert the same file)."""
+        resolve_raw_files(find_h5_files(self.data_path), self.raw, with_maps=self.maps_dir is None)
+
     def setup(self, stage: Optional[str] = None) -> None:
         """Find and validate the files (metadata only) and list the items. Idempotent."""
         if self._is_setup:
             return
         volumes, selected = _volumes_and_slices(
-            self.data_path, self.maps_dir, self.maps_key, self.slices, self.geometry, self.use_file_mask
+            self.data_path, self.maps_dir, self.maps_key, self.slices, self.geometry, self.use_file_mask,
+            self.raw, self.snr_levels,
         )
         for volume in volumes:
             resolve_target(volume, self.target, require_maps=True)
