@@ -26,7 +26,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
@@ -34,6 +34,7 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 
 from .atomic import OutputError, atomic_write_bytes
 from .baselines import BASELINES
+from .export import check_formats, file_voxel_size, output_voxel_size
 from .noise import snr_label
 from .report import assemble_run
 
@@ -95,6 +96,11 @@ def run_settings(pl_module: pl.LightningModule, datamodule: Any) -> dict[str, An
     }
     if getattr(transform, "mask_seed", "run") != "run":  # (absent by default: older run directories still resume)
         data["mask_seed"] = transform.mask_seed
+    if any(volume.attrs.get("real_noise") for volume in getattr(datamodule, "volumes", None) or []):
+        # ISMRMRD input: how it was converted decides the data (the cache folder does not)
+        from .data.ismrmrd_raw import RawOptions
+
+        data["raw"] = (getattr(datamodule, "raw", None) or RawOptions()).settings()
     schedule = getattr(pl_module, "schedule", None)
     if schedule is not None:  # what the knobs (or the preset) resolved to, network calls included
         model["schedule"] = _plain(schedule.describe())
@@ -173,13 +179,18 @@ class ReconstructionWriter(BasePredictionWriter):
             Point a rerun at the same directory to resume it.
         figure_slices: slices (per SNR) shown in ``figure.png`` and in TensorBoard image grids.
         save_samples: also store every posterior sample in the volume files (``samples``).
+        export: also write each volume's posterior mean (and std) for image viewers: ``nifti``
+            (``export/<snr>/<file>_mean.nii.gz``, needs nibabel: the ``export`` extra) and/or ``png``
+            (one image per slice); see :mod:`lit_sampler.export`.
     """
 
-    def __init__(self, output_dir: str | None = None, figure_slices: int = 2, save_samples: bool = True):
+    def __init__(self, output_dir: str | None = None, figure_slices: int = 2, save_samples: bool = True,
+                 export: list[Literal["nifti", "png"]] | None = None):
         super().__init__(write_interval="batch")
         self.output_dir = output_dir
         self.figure_slices = figure_slices
         self.save_samples = save_samples
+        self.export = check_formats(export)
         self.run_dir: Path | None = None
         self._wanted: set[str] | None = None
 
@@ -222,6 +233,7 @@ class ReconstructionWriter(BasePredictionWriter):
             figure_slices=self.figure_slices,
             save_samples=self.save_samples,
             volume_attrs=volume_attributes(trainer.datamodule),
+            export=self.export,
         )
 
     @staticmethod
@@ -299,12 +311,16 @@ def nominal_acceleration(mask_fn: Any) -> float | None:
 
 def volume_attributes(datamodule: Any) -> dict[str, dict[str, Any]]:
     """Per file: ``multicoil``, ``acquisition`` and the configured ``acceleration`` (what
-    fastMRI's ``evaluate.py`` filters on), from the data module's public metadata."""
+    fastMRI's ``evaluate.py`` filters on), from the data module's public metadata; and the output
+    voxel size ``voxel_size_mm`` when the file tells it (for the exports)."""
     volumes = getattr(datamodule, "volumes", None) or []
     acceleration = nominal_acceleration(getattr(getattr(datamodule, "transform", None), "mask_fn", None))
     out = {}
     for volume in volumes:
         attrs: dict[str, Any] = {"multicoil": bool(volume.multicoil)}
+        voxel = output_voxel_size(file_voxel_size(volume), (volume.height, volume.width), getattr(datamodule, "geometry", None))
+        if voxel is not None:
+            attrs["voxel_size_mm"] = voxel
         if "acquisition" in volume.attrs:
             attrs["acquisition"] = str(volume.attrs["acquisition"])
         if volume.mask_shape is None and acceleration is not None:
