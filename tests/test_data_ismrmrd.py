@@ -94,12 +94,12 @@ def test_undersampled_acquisition_keeps_its_lines_as_the_mask(tmp_path):
     # no SNR sweep, no second (retrospective) mask on real undersampled data
     (cached,) = (tmp_path / "cache" / "ismrmrd").glob("under-*/under.h5")
     with pytest.raises(DataError, match="^" + re.escape(
-        f"{cached}: snr_range asks for 20 dB, 5 dB, but the data were acquired undersampled with the scanner's own "
+        f"{raw} (prepared as {cached}): snr_range asks for 20 dB, 5 dB, but the data were acquired undersampled with the scanner's own "
         "noise (attribute 'real_noise'): there is no clean k-space to set an SNR on; expected snr_range: [null] "
         "(the measured noise is used)") + "$"):
         items(raw, tmp_path / "cache", snr_range=[None, 20, 5])
     with pytest.raises(DataError, match="^" + re.escape(
-        f"{cached}: the data were acquired undersampled (dataset 'mask' holds the acquired lines), so "
+        f"{raw} (prepared as {cached}): the data were acquired undersampled (dataset 'mask' holds the acquired lines), so "
         "use_file_mask: false would undersample the measured k-space a second time; expected use_file_mask: "
         "true (the acquired lines are the mask)") + "$"):
         items(raw, tmp_path / "cache", use_file_mask=False)

@@ -296,8 +296,10 @@ class FastMRIDataModule(_PredictItems, pl.LightningDataModule):
     fewer batches than DDP ranks.
 
     Args:
-        data_path: a folder (its ``*.h5``, sorted), a glob, a file, or a list of those.
-        maps_dir: folder with maps files of the same names (key ``maps_key`` or ``s_maps``).
+        data_path: a folder (its ``*.h5``, sorted), a glob, a file, or a list of those; ISMRMRD raw
+            data files among them are recognised by content and converted (see ``raw``).
+        maps_dir: folder with maps files of the same names (key ``maps_key`` or ``s_maps``), or
+            BART ``<stem>.cfl``/``.hdr`` pairs (:mod:`lit_sampler.data.bart`).
         maps_key: maps dataset name; ``None`` looks for ``sens_maps``, ``s_maps``, ``maps`` in the
             k-space file.
         slices: ``None``/"all", "middle", "a:b" (quoted in YAML), a list of indices, or a dict

@@ -47,7 +47,7 @@ MAPS_KEY_IN_DIR = "s_maps"
 ATTR_KEYS = (
     "max", "norm", "acquisition", "patient_id", "acceleration", "num_low_frequencies",
     # written by the ISMRMRD conversion (lit_sampler.data.raw_prepare; rules in data.measured_noise)
-    "real_noise", "measured_noise_var", "acquired_mask", "voxel_size_mm",
+    "real_noise", "measured_noise_var", "acquired_mask", "voxel_size_mm", "prepared_source",
 )
 
 SliceSpec = Optional[Union[str, int, list[int], dict[str, list[int]]]]

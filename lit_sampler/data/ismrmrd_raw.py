@@ -256,6 +256,7 @@ def read_acquisitions(path) -> tuple[str, Acquisitions]:
     """``(XML header text, every acquisition)`` of the ISMRMRD file ``path`` (group ``dataset``)."""
     ismrmrd = import_ismrmrd()
     try:
+        # read-only (raw data are often write-protected): Dataset's mode argument needs ismrmrd >= 1.15
         dataset = ismrmrd.Dataset(str(path), "dataset", mode="r")
     except OSError as error:
         raise DataError(f"{path}: cannot open as an ISMRMRD file ({error})") from None

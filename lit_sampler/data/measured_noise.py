@@ -31,6 +31,12 @@ def measured_noise_var(volume: VolumeInfo) -> float:
     return float(volume.attrs.get("measured_noise_var", 0.0) or 0.0)
 
 
+def _where(volume: VolumeInfo) -> str:
+    """The file to name in errors: the raw source (and its prepared copy) when converted."""
+    source = volume.attrs.get("prepared_source")
+    return f"{source} (prepared as {volume.path})" if source else str(volume.path)
+
+
 def check_measured_data(volume: VolumeInfo, snr_levels: Sequence[Optional[float]], use_file_mask: bool) -> None:
     """Refuse what acquired-undersampled data cannot do (module docstring), from metadata.
 
@@ -41,14 +47,14 @@ def check_measured_data(volume: VolumeInfo, snr_levels: Sequence[Optional[float]
         return
     if not use_file_mask:
         raise DataError(
-            f"{volume.path}: the data were acquired undersampled (dataset 'mask' holds the acquired lines), "
+            f"{_where(volume)}: the data were acquired undersampled (dataset 'mask' holds the acquired lines), "
             "so use_file_mask: false would undersample the measured k-space a second time; "
             "expected use_file_mask: true (the acquired lines are the mask)"
         )
     finite = [s for s in snr_levels if s is not None]
     if finite:
         raise DataError(
-            f"{volume.path}: snr_range asks for {', '.join(f'{s:g} dB' for s in finite)}, but the data were "
+            f"{_where(volume)}: snr_range asks for {', '.join(f'{s:g} dB' for s in finite)}, but the data were "
             "acquired undersampled with the scanner's own noise (attribute 'real_noise'): there is no clean "
             "k-space to set an SNR on; expected snr_range: [null] (the measured noise is used)"
         )
