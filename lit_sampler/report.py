@@ -37,11 +37,14 @@ def assemble_run(
     figure_slices: int = 2,
     save_samples: bool = True,
     volume_attrs: dict[str, dict[str, Any]] | None = None,
+    export: tuple[str, ...] = (),
 ) -> None:
     """Turn the item shards of a run into its user-facing outputs (see :mod:`lit_sampler.writer`).
 
     Everything is computed from the shards sorted by item, so the files are bit-identical however
     the items were computed: in one run or resumed, in any order, batch size or number of processes.
+    ``export`` (``"nifti"``, ``"png"``) also writes viewer-ready copies (:mod:`lit_sampler.export`),
+    with the voxel size of ``volume_attrs[fname]["voxel_size_mm"]`` when known.
     """
     if not shards:
         log.warning("no finished items in %s: nothing to assemble", run_dir)
@@ -53,6 +56,12 @@ def assemble_run(
     volumes = [build_volume(group) for group in group_volumes(shards)]
     for volume in volumes:
         write_volume(run_dir, volume, settings, save_samples)
+    if export:
+        from .export import export_volume
+
+        for volume in volumes:
+            voxel = (volume_attrs or {}).get(volume["fname"], {}).get("voxel_size_mm")
+            export_volume(run_dir, volume, export, voxel)
     write_targets(run_dir, volumes, volume_attrs or {})
     write_csv(run_dir / "metrics.csv", [metrics_row(shard) for shard in sorted(shards, key=shard_order)])
     volume_rows = [row for row in (volume_metrics_row(v) for v in volumes) if row]

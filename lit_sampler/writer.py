@@ -23,7 +23,7 @@ import io
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
@@ -32,6 +32,7 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 from .atomic import atomic_write_bytes
 from .data.items import ItemKey, PredictItems
 from .errors import OutputError
+from .export import check_formats
 from .prediction import Prediction
 from .report import assemble_run
 from .run_dir import check_run_settings, load_shard, remove_stale_temporaries, run_settings
@@ -45,13 +46,18 @@ class ReconstructionWriter(BasePredictionWriter):
             Point a rerun at the same directory to resume it.
         figure_slices: slices (per SNR) shown in ``figure.png`` and in TensorBoard image grids.
         save_samples: also store every posterior sample in the volume files (``samples``).
+        export: also write each volume's posterior mean (and std) for image viewers: ``nifti``
+            (``export/<snr>/<file>_mean.nii.gz``, needs nibabel: the ``export`` extra) and/or ``png``
+            (one image per slice); see :mod:`lit_sampler.export`.
     """
 
-    def __init__(self, output_dir: str | None = None, figure_slices: int = 2, save_samples: bool = True):
+    def __init__(self, output_dir: str | None = None, figure_slices: int = 2, save_samples: bool = True,
+                 export: list[Literal["nifti", "png"]] | None = None):
         super().__init__(write_interval="batch")
         self.output_dir = output_dir
         self.figure_slices = figure_slices
         self.save_samples = save_samples
+        self.export = check_formats(export)
         self.run_dir: Path | None = None
         self._wanted: set[str] | None = None
 
@@ -90,6 +96,7 @@ class ReconstructionWriter(BasePredictionWriter):
             figure_slices=self.figure_slices,
             save_samples=self.save_samples,
             volume_attrs=trainer.datamodule.volume_attributes(),
+            export=self.export,
         )
 
     @staticmethod

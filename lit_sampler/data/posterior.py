@@ -12,6 +12,8 @@ import torch
 from ..noise import snr_label
 from .fastmri import SliceSpec, VolumeInfo
 from .geometry import CropMode, ImageSize
+from ..export import file_voxel_size, output_voxel_size
+from .ismrmrd_raw import RawOptions
 from .items import ItemKey, MeasurementBatch, PredictItems
 from .source import DataPath, FastMRISource, TargetKind, check_count
 from .transforms import MaskFunc, Measurement, MeasurementTransform, PreparedSlice, SliceLoader, parse_snr_range
@@ -96,8 +98,10 @@ class FastMRIDataModule(PredictItems, pl.LightningDataModule):
     of ``B`` items of one shape. Empty padding batches appear only when there are fewer batches than DDP ranks.
 
     Args:
-        data_path: a folder (its ``*.h5``, sorted), a glob, a file, or a list of those.
-        maps_dir: folder with maps files of the same names (key ``maps_key`` or ``s_maps``).
+        data_path: a folder (its ``*.h5``, sorted), a glob, a file, or a list of those; ISMRMRD raw
+            data files among them are recognised by content and converted (see ``raw``).
+        maps_dir: folder with maps files of the same names (key ``maps_key`` or ``s_maps``), or
+            BART ``<stem>.cfl``/``.hdr`` pairs (:mod:`lit_sampler.data.bart`).
         maps_key: maps dataset name; ``None`` looks for ``sens_maps``, ``s_maps``, ``maps`` in the
             k-space file.
         slices: ``None``/"all", "middle", "a:b" (quoted in YAML), a list of indices, or a dict
@@ -117,6 +121,10 @@ class FastMRIDataModule(PredictItems, pl.LightningDataModule):
         num_samples: posterior samples per (file, slice, SNR).
         scale_percentile: percentile of the zero-filled magnitude used as the scale.
         batch_size: items per batch; num_workers: DataLoader workers.
+        raw: how ISMRMRD raw files in ``data_path`` are converted (averages, contrast, whitening,
+            ESPIRiT settings, cache folder; :class:`~lit_sampler.data.ismrmrd_raw.RawOptions`);
+            ``None`` = the defaults. Converted once into the cache (``prepare_data``), then read
+            like a fastMRI file.
     """
 
     def __init__(
@@ -137,10 +145,11 @@ class FastMRIDataModule(PredictItems, pl.LightningDataModule):
         scale_percentile: float = 99.0,
         batch_size: int = 1,
         num_workers: int = 0,
+        raw: Optional[RawOptions] = None,
     ):
         super().__init__()
         self.source = FastMRISource(data_path, maps_dir, maps_key, slices, image_size, crop, target, mask, seed,
-                                    scale_percentile, use_file_mask, mask_seed)
+                                    scale_percentile, use_file_mask, mask_seed, raw)
         self.snr_levels = parse_snr_range(snr_range)
         self.num_samples = check_count("num_samples", num_samples)
         self.batch_size = check_count("batch_size", batch_size)
@@ -159,11 +168,16 @@ class FastMRIDataModule(PredictItems, pl.LightningDataModule):
     def transform(self) -> MeasurementTransform:
         return self.source.transform
 
+    def prepare_data(self) -> None:
+        """Convert ISMRMRD raw files into the cache (Lightning calls this once per node, before
+        ``setup`` on every rank, so DDP ranks do not all convert the same file)."""
+        self.source.files()
+
     def setup(self, stage: Optional[str] = None) -> None:
         """Find and validate the files (metadata only) and list the items. Idempotent."""
         if self._is_setup:
             return
-        volumes, selected = self.source.volumes_and_slices(require_maps=True)
+        volumes, selected = self.source.volumes_and_slices(require_maps=True, snr_levels=self.snr_levels)
         refs = {}
         for file_idx, (volume, slice_nums) in enumerate(zip(volumes, selected)):
             for slice_num in slice_nums:
@@ -197,15 +211,22 @@ class FastMRIDataModule(PredictItems, pl.LightningDataModule):
         }
         if source.mask_seed != "run":  # (absent by default: older run directories still resume)
             settings["mask_seed"] = source.mask_seed
+        if any(volume.attrs.get("real_noise") for volume in self.volumes):
+            # ISMRMRD input: how it was converted decides the data (the cache folder does not)
+            settings["raw"] = (source.raw or RawOptions()).settings()
         return settings
 
     def volume_attributes(self) -> dict[str, dict[str, Any]]:
         """Per file: ``multicoil``, ``acquisition`` and the configured ``acceleration`` (what
-        fastMRI's ``evaluate.py`` filters on)."""
+        fastMRI's ``evaluate.py`` filters on), and the output voxel size ``voxel_size_mm`` when the
+        file tells it (for the exports)."""
         acceleration = nominal_acceleration(self.source.transform.mask_fn)
         out = {}
         for volume in self.volumes:
             attrs: dict[str, Any] = {"multicoil": bool(volume.multicoil)}
+            voxel = output_voxel_size(file_voxel_size(volume), (volume.height, volume.width), self.source.geometry)
+            if voxel is not None:
+                attrs["voxel_size_mm"] = voxel
             if "acquisition" in volume.attrs:
                 attrs["acquisition"] = str(volume.attrs["acquisition"])
             if volume.mask_shape is None and acceleration is not None:

@@ -8,11 +8,14 @@ will see for the same settings.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional, Union
+from typing import Literal, Optional, Sequence, Union
 
 from ..errors import DataError
 from .fastmri import SliceSpec, VolumeInfo, find_h5_files, inspect_volume, select_all_slices
 from .geometry import CropMode, Geometry, ImageSize, as_size
+from .ismrmrd_raw import RawOptions
+from .measured_noise import check_measured_data
+from .raw_prepare import resolve_raw_files
 from .transforms import MaskFunc, MeasurementTransform, SliceLoader, resolve_target
 
 TargetKind = Literal["auto", "mvue", "rss", "none"]
@@ -36,6 +39,7 @@ class FastMRISource:
     scale_percentile: float = 99.0
     use_file_mask: bool = True
     mask_seed: Literal["run", "fastmri"] = "run"
+    raw: Optional[RawOptions] = None
     geometry: Geometry = field(init=False)
     transform: MeasurementTransform = field(init=False)
     loader: SliceLoader = field(init=False)
@@ -46,15 +50,24 @@ class FastMRISource:
         self.transform = MeasurementTransform(self.mask, self.seed, self.scale_percentile, self.target, self.mask_seed)
         self.loader = SliceLoader(self.geometry, use_file_mask=self.use_file_mask)
 
-    def volumes_and_slices(
-        self, data_path: Optional[DataPath] = None, require_maps: bool = True
-    ) -> tuple[list[VolumeInfo], list[list[int]]]:
-        """The files of ``data_path`` (default: this source's), checked against the geometry and the
-        target (metadata only), and the slices selected in each."""
+    def files(self, data_path: Optional[DataPath] = None) -> list:
+        """The files of ``data_path`` (default: this source's); ISMRMRD raw files (recognised by
+        content) are replaced by their cached, prepared version, converted on first use (with a
+        ``maps_dir`` their maps come from there, so the conversion skips ESPIRiT)."""
         files = find_h5_files(self.data_path if data_path is None else data_path)
-        volumes = [inspect_volume(path, maps_dir=self.maps_dir, maps_key=self.maps_key) for path in files]
+        return resolve_raw_files(files, self.raw, with_maps=self.maps_dir is None)
+
+    def volumes_and_slices(
+        self, data_path: Optional[DataPath] = None, require_maps: bool = True,
+        snr_levels: Sequence[Optional[float]] = (None,),
+    ) -> tuple[list[VolumeInfo], list[list[int]]]:
+        """The files of ``data_path`` (default: this source's), checked against the geometry, the
+        target and (for data with measured noise) the SNR levels (metadata only), and the slices
+        selected in each."""
+        volumes = [inspect_volume(path, maps_dir=self.maps_dir, maps_key=self.maps_key) for path in self.files(data_path)]
         for volume in volumes:
             self.geometry.check_fits(volume.height, volume.width, volume.path)
+            check_measured_data(volume, snr_levels, self.use_file_mask)
             if self.use_file_mask and volume.mask_shape is not None:
                 self.geometry.check_mask_croppable(len(volume.mask_shape) == 2, (volume.height, volume.width), volume.path)
             resolve_target(volume, self.target, require_maps=require_maps)
