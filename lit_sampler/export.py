@@ -147,7 +147,7 @@ def png_slice(image: np.ndarray, vmax: float, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .report import save_png
+    from .figures import save_png
 
     height, width = image.shape
     zoom = max(1, math.ceil(PNG_MIN_PIXELS / min(height, width)))

@@ -48,11 +48,11 @@ def test_bart_maps_in_maps_dir_equal_h5_maps(tmp_path):
     for maps_dir, out in ((tmp_path / "bart", got), (tmp_path / "h5maps", want)):
         dm = FastMRIDataModule(data_path=str(folder), maps_dir=str(maps_dir), snr_range=[None])
         dm.setup()
-        out.extend(dm.load_items(dm.items))
+        out.extend(dm.measurements(dm.items))
     assert len(got) == 2
     for g, w in zip(got, want):
-        torch.testing.assert_close(g["sens_maps"], w["sens_maps"], rtol=0, atol=0)
-        torch.testing.assert_close(g["target"], w["target"], rtol=0, atol=0)
+        torch.testing.assert_close(g.sens_maps, w.sens_maps, rtol=0, atol=0)
+        torch.testing.assert_close(g.target, w.target, rtol=0, atol=0)
 
 
 def test_bart_maps_of_the_wrong_shape_are_refused(tmp_path):

@@ -40,10 +40,11 @@ def expected_maps(kspace: np.ndarray, calib) -> np.ndarray:
 
 
 def items(data_path, cache, **kwargs) -> list[dict]:
+    """The measurements of every item, as dicts with their ``item_key``."""
     dm = FastMRIDataModule(data_path=str(data_path), raw=RawOptions(cache_dir=str(cache)),
                            mask=RandomLineMask([0.25], [2]), **kwargs)
     dm.setup("predict")
-    return dm.load_items(dm.items)
+    return [{"item_key": key, **vars(m)} for key, m in zip(dm.items, dm.measurements(dm.items))]
 
 
 def assert_items_equal(got: list[dict], want: list[dict]) -> None:
