@@ -28,7 +28,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .atomic import atomic_write_bytes
-from .report import save_png, write_csv
+from .figures import save_png
+from .report import write_csv
 
 
 @dataclass(frozen=True)

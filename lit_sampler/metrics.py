@@ -46,7 +46,12 @@ __all__ = [
     "FastMRISSIM",
     "FastMRINMSE",
     "PerImageValues",
+    "QUALITY",
+    "item_quality",
+    "quality_metrics",
 ]
+
+QUALITY = ("psnr", "ssim", "nmse")
 
 SSIM_WIN_SIZE = 7
 SSIM_K1 = 0.01
@@ -186,6 +191,21 @@ def volume_metrics(
         "ssim": float(ssim(target, pred, data_range).mean()),
         "nmse": float(nmse(flat_target, flat_pred)[0]),
     }
+
+
+def item_quality(target: torch.Tensor, estimate: torch.Tensor) -> dict[str, torch.Tensor]:
+    """PSNR, SSIM and NMSE ``[B]`` of magnitude images ``[B, H, W]`` against ``target`` (magnitudes),
+    the data range of each being its target's maximum (fastMRI's per-slice convention)."""
+    target, estimate = target.double(), estimate.double()
+    data_range = target.flatten(1).amax(dim=1).clamp_min(torch.finfo(torch.float64).tiny)
+    return {"psnr": psnr(target, estimate, data_range), "ssim": ssim(target, estimate, data_range),
+            "nmse": nmse(target, estimate)}
+
+
+def quality_metrics(methods, **kwargs) -> dict[str, "_PerImageMetric"]:
+    """One torchmetrics metric per ``{method}_{psnr|ssim|nmse}`` (``kwargs`` go to each metric)."""
+    kinds = {"psnr": FastMRIPSNR, "ssim": FastMRISSIM, "nmse": FastMRINMSE}
+    return {f"{method}_{name}": kinds[name](**kwargs) for method in methods for name in QUALITY}
 
 
 class _PerImageMetric(Metric):

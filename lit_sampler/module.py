@@ -12,28 +12,28 @@ from __future__ import annotations
 
 import importlib
 import logging
-from contextlib import ExitStack
 from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
 
-from .errors import DivergenceError
 from .baselines import CS_METHODS, METHODS, cg_sense, compressed_sensing
+from .chain_tracker import ChainTracker
+from .data.items import MeasurementBatch
+from .errors import DivergenceError
 from .fft import channels_to_complex, complex_to_channels
-from .metrics import FastMRINMSE, FastMRIPSNR, FastMRISSIM, PerImageValues, nmse, psnr, ssim
-from .noise import snr_label
+from .metrics import item_quality, quality_metrics
 from .models import load_score_model
 from .models.fixed_shape import fixed_shape_call
-from .sampling import GaussianDataConsistency, NormMatchedDataConsistency, annealed_langevin, randn_like
+from .prediction import Prediction
 from .presets import Preset, StepsSpec, resolve_schedule
+from .sampling import GaussianDataConsistency, NormMatchedDataConsistency, annealed_langevin, randn_like
 from .schedules import technique4_step_size
 from .seeding import seeded_generator
 from .warm_start import auto_start_levels, zero_filled_error
 
 log = logging.getLogger(__name__)
 
-QUALITY = ("psnr", "ssim", "nmse")
 AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
@@ -194,16 +194,9 @@ class LangevinSampler(pl.LightningModule):
         self._autocast_dtype: torch.dtype | None = None  # the trainer's mixed precision, set at predict start
         self._compiled: dict[str, Any] = {}  # a dict, so the compiled wrapper is not registered as a submodule
         self._level_listeners: list = []
-        # per-item quality, cat-reduced across ranks; rows stay aligned across the metrics
-        self.item_snr = PerImageValues()
-        self.quality = torch.nn.ModuleDict(
-            {
-                f"{method}_{name}": {"psnr": FastMRIPSNR, "ssim": FastMRISSIM, "nmse": FastMRINMSE}[name]()
-                for method in METHODS
-                for name in QUALITY
-            }
-        )
-        self.summary: list[dict[str, Any]] = []
+        # this rank's per-item quality, for the live scalars only (never synced: rank 0 logs its own)
+        self.quality = torch.nn.ModuleDict(quality_metrics(METHODS, sync_on_compute=False))
+        self._items_done = 0
 
     @staticmethod
     def _resolve_sigmas(network: torch.nn.Module, sigmas: list[float] | None) -> torch.Tensor:
@@ -301,22 +294,21 @@ class LangevinSampler(pl.LightningModule):
         self._autocast_dtype = AUTOCAST_DTYPES.get(str(self.trainer.precision))
 
     # ------------------------------------------------------------------ one batch
-    def _generators(self, batch: dict[str, Any]) -> list[torch.Generator]:
+    def _generators(self, batch: MeasurementBatch) -> list[torch.Generator]:
         return [
             seeded_generator(int(seed), key, "langevin", device=self.device)
-            for seed, key in zip(batch["seed"].tolist(), batch["item_key"])
+            for seed, key in zip(batch.seed.tolist(), batch.item_key)
         ]
 
-    def _start_levels(self, batch) -> list[int]:
+    def _start_levels(self, batch: MeasurementBatch) -> list[int]:
         """Each item's first level: the schedule's, or (``sigma_offset: auto``) one picked from its data."""
         schedule = self.schedule
-        count = len(batch["item_key"])
         if not schedule.auto_start:
-            return [schedule.levels[0]] * count
-        error = zero_filled_error(batch["kspace"], batch["mask"], batch["noise_var"].double())
+            return [schedule.levels[0]] * len(batch)
+        error = zero_filled_error(batch.kspace, batch.mask, batch.noise_var.double())
         return auto_start_levels(self.sigmas.tolist(), error, schedule.start_factor, schedule.levels)
 
-    def _initial_state(self, batch, shape, generators, starts: list[int], estimate) -> torch.Tensor:
+    def _initial_state(self, shape, generators, starts: list[int], estimate) -> torch.Tensor:
         init = self.schedule.init
         if init == "uniform":  # torch.rand per item, as Jalal et al.'s chain starts
             return torch.stack([torch.rand(shape[1:], generator=g, device=self.device) for g in generators])
@@ -330,33 +322,32 @@ class LangevinSampler(pl.LightningModule):
             return noise
         return complex_to_channels(estimate[:, None]) + noise
 
-    def _data_consistency(self, batch, operator):
+    def _data_consistency(self, batch: MeasurementBatch, operator):
         if self.hparams.data_consistency == "norm_matched":
-            return NormMatchedDataConsistency(operator, batch["kspace"], weight=self.hparams.norm_matched_weight)
-        return GaussianDataConsistency(operator, batch["kspace"], batch["noise_var"].float(), dc_boost=self.hparams.dc_boost)
+            return NormMatchedDataConsistency(operator, batch.kspace, weight=self.hparams.norm_matched_weight)
+        return GaussianDataConsistency(operator, batch.kspace, batch.noise_var.float(), dc_boost=self.hparams.dc_boost)
 
-    def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> dict[str, Any] | None:
-        if batch.get("padding", False):
+    def predict_step(self, batch: MeasurementBatch, batch_idx: int = 0) -> Prediction | None:
+        if batch.is_padding:
             return None  # a rank that would otherwise get no batch (fewer batches than processes)
         prior = self.hparams.prior_sampling
-        if not prior and "kspace" not in batch:
+        if not prior and not batch.has_measurement:
             raise ValueError("prior_sampling is false but the data has no k-space; use prior_sampling: true")
         generators = self._generators(batch)
-        if prior:
-            shape = (len(batch["item_key"]), *[int(v) for v in batch["image_shape"][0]])
-        else:
-            shape = (batch["kspace"].shape[0], 2, *batch["kspace"].shape[-2:])
-        operator = None if prior else self.operator_class(sens_maps=batch["sens_maps"], mask=batch["mask"])
-        tracker = _ChainTracker(self, batch, shape[0])
+        shape = (len(batch), *[int(v) for v in batch.image_shape[0]])
+        operator = None if prior else self.operator_class(sens_maps=batch.sens_maps, mask=batch.mask)
+        oracle = self.hparams.track_best_nrmse and not prior and bool(batch.has_target.all())
+        tracker = ChainTracker(len(batch), self.hparams.divergence_factor, self.device, self._level_listeners,
+                               target=batch.target if oracle else None)
         schedule = self.schedule
         # FFTs, data consistency and the update in float32 whatever the trainer's precision
         with torch.autocast(self.device.type, enabled=False):
-            cg = cg_sense(operator, batch["kspace"], self.hparams.cg_iterations) if operator and self.hparams.cg_iterations else None
-            starts = self._start_levels(batch) if not prior else [schedule.levels[0]] * shape[0]
-            estimate = cg if schedule.init == "cg_sense" else (None if prior else batch["zero_filled"])
+            cg = cg_sense(operator, batch.kspace, self.hparams.cg_iterations) if operator and self.hparams.cg_iterations else None
+            starts = [schedule.levels[0]] * len(batch) if prior else self._start_levels(batch)
+            estimate = cg if schedule.init == "cg_sense" else (None if prior else batch.zero_filled)
             x = annealed_langevin(
                 self._score,
-                self._initial_state(batch, shape, generators, starts, estimate),
+                self._initial_state(shape, generators, starts, estimate),
                 self.sigmas,
                 step_size=self.step_size,
                 steps_each=schedule.steps,
@@ -370,175 +361,101 @@ class LangevinSampler(pl.LightningModule):
                 cuda_graph=self.hparams.cuda_graph,
             )
             cs = {} if prior else self._compressed_sensing(batch)
-        out = self._outputs(batch, x, cg, tracker, cs)
-        out["nfe"] = [schedule.evaluations(k) for k in starts]
-        out["start_level"] = starts
-        return out
+        prediction = Prediction(
+            item_key=list(batch.item_key), fname=list(batch.fname), slice_num=batch.slice_num.tolist(),
+            sample_idx=batch.sample_idx.tolist(), snr_db=batch.snr_db.tolist(),
+            diverged_level=tracker.diverged_level.tolist(), nfe=[schedule.evaluations(k) for k in starts],
+            start_level=starts,
+        )
+        for i in prediction.failed:
+            self._report_divergence(prediction, i)
+        images = channels_to_complex(x)
+        if prior:
+            prediction.images["sample"] = images.cpu()
+        else:
+            self._measurement_outputs(prediction, batch, images[:, 0], cg, cs, tracker)
+        return prediction
 
-    def _compressed_sensing(self, batch) -> dict[str, torch.Tensor]:
+    def _compressed_sensing(self, batch: MeasurementBatch) -> dict[str, torch.Tensor]:
         """The configured CS baselines per item (sigpy, CPU), normalised units ``[B, H, W]``."""
         out = {}
         for method in CS_METHODS:
             if method not in (self.hparams.cs_lambdas or {}):
                 continue
             images = [
-                compressed_sensing(method, batch["kspace"][i], batch["sens_maps"][i], batch["mask"][i],
-                                   self.cs_lambda(method, float(batch["snr_db"][i])), self.hparams.cs_iterations)
-                for i in range(batch["kspace"].shape[0])
+                compressed_sensing(method, batch.kspace[i], batch.sens_maps[i], batch.mask[i],
+                                   self.cs_lambda(method, float(batch.snr_db[i])), self.hparams.cs_iterations)
+                for i in range(len(batch))
             ]
             out[method] = torch.stack(images)
         return out
 
-    def _outputs(self, batch, x, cg, tracker, cs) -> dict[str, Any]:
-        """Per-item results in data units (× scale), on the CPU, for the writer."""
-        out: dict[str, Any] = {
-            "item_key": list(batch["item_key"]),
-            "fname": list(batch["fname"]),
-            "slice_num": batch["slice_num"].tolist(),
-            "sample_idx": batch["sample_idx"].tolist(),
-            "snr_db": batch["snr_db"].tolist(),
-            "diverged_level": tracker.diverged_level.tolist(),
-        }
-        failed = [i for i, level in enumerate(out["diverged_level"]) if level >= 0]
-        for i in failed:
-            self._report_divergence(out, i)
-        images = channels_to_complex(x)
-        if self.hparams.prior_sampling:
-            out["sample"] = images.cpu()
-            return out
-        scale = batch["scale"].float().reshape(-1, 1, 1)
-        estimates = {"recon": images[:, 0] * scale, "zero_filled": batch["zero_filled"] * scale}
+    def _measurement_outputs(self, prediction: Prediction, batch: MeasurementBatch, recon, cg, cs, tracker) -> None:
+        """Reconstruction, baselines, target and mask in data units (× scale), and their quality."""
+        scale = batch.scale.float().reshape(-1, 1, 1)
+        estimates = {"recon": recon * scale, "zero_filled": batch.zero_filled * scale}
         if cg is not None:
             estimates["cg_sense"] = cg * scale
         for method, image in cs.items():
             estimates[method] = image * scale
-        sampled = batch["mask"].reshape(len(out["item_key"]), -1, *batch["mask"].shape[-2:])[:, 0].float()
-        pixels = batch["kspace"].shape[-1] * batch["kspace"].shape[-2]
-        out["acceleration"] = (pixels / torch.broadcast_to(sampled, (sampled.shape[0], *batch["kspace"].shape[-2:])).flatten(1).sum(1)).tolist()
-        out.update({"reconstruction" if name == "recon" else name: value.cpu() for name, value in estimates.items()})
-        out["mask"] = batch["mask"].float().cpu()
-        out["scale"] = batch["scale"].tolist()
-        out["noise_var"] = (batch["noise_var"].double() * batch["scale"].double() ** 2).tolist()
+        images = prediction.images
+        images.update({"reconstruction" if name == "recon" else name: value.cpu() for name, value in estimates.items()})
+        images["mask"] = batch.mask.float().cpu()
+        sampled = torch.broadcast_to(batch.mask[:, 0].float(), (len(batch), *batch.kspace.shape[-2:]))
+        prediction.scalars["acceleration"] = (sampled[0].numel() / sampled.flatten(1).sum(1)).tolist()
+        prediction.scalars["scale"] = batch.scale.tolist()
+        prediction.scalars["noise_var"] = (batch.noise_var.double() * batch.scale.double() ** 2).tolist()
         if tracker.best is not None:
-            out["oracle_best"] = (tracker.best * scale).cpu()
-            out["oracle_best_nrmse"] = tracker.best_nrmse.tolist()
-        if bool(batch["has_target"].all()):
-            target = batch["target"] * scale
-            out["target"] = target.cpu()
-            out["metrics"] = self._update_quality(batch, target, estimates, failed)
-        return out
+            images["oracle_best"] = (tracker.best * scale).cpu()
+            prediction.scalars["oracle_best_nrmse"] = tracker.best_nrmse.tolist()
+        if bool(batch.has_target.all()):
+            target = batch.target * scale
+            images["target"] = target.cpu()
+            prediction.metrics = self._quality(target, estimates, prediction.failed)
 
-    def _report_divergence(self, out: dict[str, Any], i: int) -> None:
-        level = out["diverged_level"][i]
+    def _report_divergence(self, prediction: Prediction, i: int) -> None:
+        level = prediction.diverged_level[i]
         message = (
-            f"diverged: {out['fname'][i]} slice {out['slice_num'][i]} SNR {out['snr_db'][i]:g} dB "
-            f"sample {out['sample_idx'][i]} at level {level} (σ = {float(self.sigmas[level]):.4g}); "
+            f"diverged: {prediction.fname[i]} slice {prediction.slice_num[i]} SNR {prediction.snr_db[i]:g} dB "
+            f"sample {prediction.sample_idx[i]} at level {level} (σ = {float(self.sigmas[level]):.4g}); "
             f"the item is recorded as failed. Lower step_size (now {self.step_size:.3g})."
         )
         if self.hparams.fail_fast:
             raise DivergenceError(message + " Stopping: fail_fast is set.")
         log.warning(message)
 
-    def _update_quality(self, batch, target, estimates, failed) -> dict[str, list[float]]:
-        """Per-item PSNR/SSIM/NMSE of magnitudes (data range: the slice's target maximum)."""
-        target_mag = target.abs().double()
-        data_range = target_mag.flatten(1).amax(dim=1).clamp_min(torch.finfo(torch.float64).tiny)
-        self.item_snr.update(batch["snr_db"].double())
+    def _quality(self, target, estimates, failed) -> dict[str, list[float]]:
+        """Per-item PSNR/SSIM/NMSE of magnitudes, computed once: they go into the item's shard (the
+        report's tables are built from the shards) and into the torchmetrics metrics behind the live
+        TensorBoard scalars."""
+        target_mag = target.abs()
         values: dict[str, list[float]] = {}
         for method in METHODS:
-            estimate = estimates.get(method)
-            if estimate is None:
+            if method not in estimates:
                 continue
-            magnitude = estimate.abs().double()
-            computed = {
-                "psnr": psnr(target_mag, magnitude, data_range),
-                "ssim": ssim(target_mag, magnitude, data_range),
-                "nmse": nmse(target_mag, magnitude),
-            }
-            if method == "recon" and failed:
-                for name in computed:
-                    computed[name][failed] = float("nan")
+            computed = item_quality(target_mag, estimates[method].abs())
             for name, value in computed.items():
+                if method == "recon" and failed:
+                    value[failed] = float("nan")
                 self.quality[f"{method}_{name}"].extend(value)
                 values[f"{method}_{name}"] = value.tolist()
         return values
 
-    def restore_quality(self, rows: list[dict[str, Any]]) -> None:
-        """Re-enter the metrics of items finished by an earlier run (resume), so the summary covers
-        the whole job. Call on one rank only: the values are gathered from every rank."""
-        rows = [row for row in rows if "metrics" in row]
-        if not rows:
+    # ------------------------------------------------------------------ live TensorBoard scalars
+    def on_predict_batch_end(self, outputs, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Running means over this rank's items so far, as ``live/{method}_{metric}`` (the per-SNR
+        tables of the whole run, resumed items included, are the report's, from the shards)."""
+        if outputs is None or not outputs.metrics or self.logger is None:
             return
-        self.item_snr.extend(torch.tensor([row["snr_db"] for row in rows]))
+        self._items_done += len(outputs)
+        running = {}
         for name, metric in self.quality.items():
-            metric.extend(torch.tensor([row["metrics"].get(name, float("nan")) for row in rows]))
+            values = metric.per_image()
+            values = values[~torch.isnan(values)]
+            if values.numel():
+                running[f"live/{name}"] = float(values.mean())
+        self.logger.log_metrics(running, step=self._items_done)
 
-    # ------------------------------------------------------------------ epoch end
     def on_predict_epoch_end(self) -> None:
-        """Gather every rank's per-item metrics (collective: all ranks), summarise per SNR on rank 0."""
-        metrics = (self.item_snr, *self.quality.values())
-        with ExitStack() as synced:
-            for metric in metrics:
-                # an empty entry on every rank, so that ranks without items still join the gather
-                metric.extend(torch.zeros(0))
-                synced.enter_context(metric.sync_context())
-            snrs = self.item_snr.per_image().cpu()
-            values = {name: metric.per_image().cpu() for name, metric in self.quality.items()}
-        for metric in metrics:
+        for metric in self.quality.values():
             metric.reset()
-        self.summary = summarise(snrs, values)
-        if self.trainer.is_global_zero and self.summary and self.logger is not None:
-            for row in self.summary:
-                label = row["snr"]
-                self.logger.log_metrics(
-                    {f"{label}/{key}": value for key, value in row.items() if isinstance(value, float) and key != "snr_db"}, step=0
-                )
-
-
-def summarise(snrs: torch.Tensor, values: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
-    """Per-SNR means of every ``{method}_{metric}`` column; failed items (NaN) are counted, not averaged."""
-    rows = []
-    for snr in sorted(set(snrs.tolist()), reverse=True):
-        selected = snrs == snr
-        row: dict[str, Any] = {"snr": snr_label(snr), "snr_db": snr, "items": int(selected.sum())}
-        for name, column in values.items():
-            if column.numel() != snrs.numel():  # a method that was off in this run
-                continue
-            picked = column[selected]
-            picked = picked[~torch.isnan(picked)]
-            if picked.numel():
-                row[name] = float(picked.mean())
-        recon = values.get("recon_psnr")  # (not `row`: when every item failed, no mean is there)
-        row["failed"] = int(torch.isnan(recon[selected]).sum()) if recon is not None and recon.numel() == snrs.numel() else 0
-        rows.append(row)
-    return rows
-
-
-class _ChainTracker:
-    """The sampler's per-level callback: divergence per item without host syncs, progress
-    listeners, and the optional ground-truth (oracle) best-iterate diagnostic."""
-
-    def __init__(self, module: LangevinSampler, batch: dict[str, Any], batch_size: int):
-        self.module = module
-        self.factor = module.hparams.divergence_factor
-        self.diverged_level = torch.full((batch_size,), -1, dtype=torch.long, device=module.device)
-        self.best = None
-        self.best_nrmse = None
-        self.target = None
-        if module.hparams.track_best_nrmse and not module.hparams.prior_sampling and bool(batch["has_target"].all()):
-            self.target = batch["target"]
-            self.best_nrmse = torch.full((batch_size,), float("inf"), device=module.device)
-
-    def __call__(self, info: dict[str, Any]) -> None:
-        x = info["x"]
-        rms = x.flatten(1).square().mean(dim=1).sqrt()
-        bad = ~torch.isfinite(rms) | (rms > self.factor * (1.0 + info["sigma"]))
-        self.diverged_level = torch.where(bad & (self.diverged_level < 0), info["level"], self.diverged_level)
-        if self.target is not None:
-            image = channels_to_complex(x)[:, 0]
-            error = (image - self.target).flatten(1).norm(dim=1) / self.target.flatten(1).norm(dim=1)
-            better = error < self.best_nrmse
-            self.best_nrmse = torch.where(better, error, self.best_nrmse)
-            self.best = image if self.best is None else torch.where(better[:, None, None], image, self.best)
-        for listener in self.module._level_listeners:
-            listener(info)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .baselines import CS_METHODS, compressed_sensing
+from .data.items import MeasurementBatch
 from .metrics import psnr
 
 DEFAULT_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0)
@@ -28,13 +29,13 @@ def snr_key(snr_db: float) -> str:
 
 @torch.no_grad()
 def tune_cs_lambdas(
-    batches: Iterable[dict[str, Any]],
+    batches: Iterable[MeasurementBatch],
     methods: Sequence[str] = CS_METHODS,
     grid: Sequence[float] = DEFAULT_GRID,
     iterations: int = 100,
     progress=None,
 ) -> dict[str, Any]:
-    """Best λ per method and SNR over the items of ``batches`` (the data module's batch dicts).
+    """Best λ per method and SNR over the items of ``batches`` (the data module's batches).
 
     Returns ``{"cs_lambdas": {method: {snr: λ}}, "psnr": {method: {snr: {λ: mean}}}, "items": [...],
     "files": [...]}``: the items and files seen, so a report can show what the choice rests on.
@@ -42,19 +43,19 @@ def tune_cs_lambdas(
     scores: dict[tuple[str, str, float], list[float]] = defaultdict(list)
     items, files = [], set()
     for batch in batches:
-        if batch.get("padding", False):
+        if batch.is_padding:
             continue
-        if not bool(batch["has_target"].all()):
+        if not bool(batch.has_target.all()):
             raise ValueError("tuning λ needs ground truth: the data has no target")
-        for i in range(batch["kspace"].shape[0]):
-            target = batch["target"][i].abs().double()
+        for i in range(len(batch)):
+            target = batch.target[i].abs().double()
             data_range = target.max().clamp_min(torch.finfo(torch.float64).tiny)
-            key = snr_key(float(batch["snr_db"][i]))
-            items.append(batch["item_key"][i])
-            files.add(batch["fname"][i])
+            key = snr_key(float(batch.snr_db[i]))
+            items.append(batch.item_key[i])
+            files.add(batch.fname[i])
             for method in methods:
                 for lamda in grid:
-                    image = compressed_sensing(method, batch["kspace"][i], batch["sens_maps"][i], batch["mask"][i],
+                    image = compressed_sensing(method, batch.kspace[i], batch.sens_maps[i], batch.mask[i],
                                                lamda, iterations)
                     scores[(method, key, float(lamda))].append(float(psnr(target, image.abs().double(), data_range)))
             if progress is not None:

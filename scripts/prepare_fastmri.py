@@ -39,6 +39,7 @@ from lit_sampler.data.fastmri import (
     write_volume,
 )
 from lit_sampler.data.geometry import Geometry, as_size
+from lit_sampler.data.ismrmrd_raw import is_ismrmrd_file
 
 
 def parse_slices(text):
@@ -52,6 +53,8 @@ def parse_slices(text):
 
 def prepare_file(path: Path, out_dir: Path, geometry: Geometry, slices, espirit_kwargs: dict, progress=None) -> Path:
     """Prepare one raw file (see the module docstring); returns the written path."""
+    if is_ismrmrd_file(path):
+        raise DataError(f"{path}: is an ISMRMRD raw data file; convert it with scripts/prepare_ismrmrd.py")
     volume = inspect_volume(path)
     if not volume.multicoil:
         raise DataError(f"{path}: dataset 'kspace' is single-coil {volume.kspace_shape}; maps need multi-coil data")
@@ -124,6 +127,9 @@ def main(argv=None) -> int:
     try:
         files = find_h5_files(args.in_dir)
         todo = [p for p in files if args.overwrite or not (args.out_dir / p.name).exists()]
+        raw = [p for p in todo if is_ismrmrd_file(p)]
+        if raw:
+            raise DataError(f"{raw[0]}: is an ISMRMRD raw data file; convert it with scripts/prepare_ismrmrd.py")
         total = sum(len(select_slices(inspect_volume(p), slices)) for p in todo)
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -127,4 +127,4 @@ def test_shipped_files_hold_calibration_maps_and_disjoint_splits():
     module = FastMRIDataModule(str(DEMO / "test"), snr_range=[None], slices=[0])
     module.setup("predict")
     batch = next(iter(module.predict_dataloader()))
-    assert torch.quantile(batch["zero_filled"][0].abs().flatten(), 0.99).item() == pytest.approx(1.0, rel=1e-3)
+    assert torch.quantile(batch.zero_filled[0].abs().flatten(), 0.99).item() == pytest.approx(1.0, rel=1e-3)

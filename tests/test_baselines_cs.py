@@ -30,16 +30,16 @@ def batches(folder: Path, snrs=(20,)):
 def test_cs_beats_zero_filled_and_a_large_lambda_flattens(tmp_path, method):
     write_phantom_file(tmp_path / "a.h5", slices=1, coils=4, size=(32, 32))
     batch = batches(tmp_path)[0]
-    target = batch["target"][0].abs()
-    image = compressed_sensing(method, batch["kspace"][0], batch["sens_maps"][0], batch["mask"][0], 1e-3, 60)
+    target = batch.target[0].abs()
+    image = compressed_sensing(method, batch.kspace[0], batch.sens_maps[0], batch.mask[0], 1e-3, 60)
     assert image.shape == target.shape and image.dtype == torch.complex64
     error = (image.abs() - target).norm()
-    assert error < (batch["zero_filled"][0].abs() - target).norm()
-    flat = compressed_sensing(method, batch["kspace"][0], batch["sens_maps"][0], batch["mask"][0], 1e3, 60)
+    assert error < (batch.zero_filled[0].abs() - target).norm()
+    flat = compressed_sensing(method, batch.kspace[0], batch.sens_maps[0], batch.mask[0], 1e3, 60)
     # λ → ∞: the penalty wins; wavelets shrink the image to zero, TV to a constant
     assert flat.abs().std() < 0.02 * target.max()
     with pytest.raises(ValueError, match="λ must be a finite number"):
-        compressed_sensing(method, batch["kspace"][0], batch["sens_maps"][0], batch["mask"][0], -1.0)
+        compressed_sensing(method, batch.kspace[0], batch.sens_maps[0], batch.mask[0], -1.0)
 
 
 def test_cs_settings_are_checked_in_one_place():

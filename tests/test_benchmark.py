@@ -1,4 +1,4 @@
-"""scripts/benchmark.py on a tiny configuration, and the fast-path switches it measures.
+"""lit_sampler.benchmarks on a tiny configuration, and the fast-path switches it measures.
 
 No timing thresholds: only that the report has its fields with sane values, that the bare
 reference loop and the module agree on the same seeds, and that the fast path's logic (CUDA-graph
@@ -8,34 +8,20 @@ static-buffer step, no host syncs in the chain) holds on CPU.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 import lit_sampler.module as module_file
+from lit_sampler import benchmarks
 from lit_sampler.models import NCSNv2
 from lit_sampler.operators import MultiCoilMRI
 from lit_sampler.sampling import GaussianDataConsistency, _static_chain, annealed_langevin, chain_plan
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_benchmark():
-    if "lit_sampler_benchmark" in sys.modules:
-        return sys.modules["lit_sampler_benchmark"]
-    spec = importlib.util.spec_from_file_location("lit_sampler_benchmark", ROOT / "scripts" / "benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def bench():
-    return load_benchmark()
+    return benchmarks
 
 
 def tiny_setup(bench, **overrides):
@@ -193,5 +179,5 @@ def test_the_chain_never_syncs_with_the_host(bench, tmp_path, monkeypatch, rule)
     dm = bench.datamodule(prepared, batch_size=4)
     for batch in dm.predict_dataloader():
         out = module.predict_step(batch, 0)
-        assert out["diverged_level"] == [-1] * 4
+        assert out.diverged_level == [-1] * 4
     assert calls == [torch.Size([4, 2, 16, 16])]

@@ -16,7 +16,7 @@ def collect(dm):
     """item_key -> (batch index, position) over one pass of predict_dataloader."""
     seen = {}
     for b, batch in enumerate(dm.predict_dataloader()):
-        for i, key in enumerate(batch["item_key"]):
+        for i, key in enumerate(batch.item_key):
             assert key not in seen, f"{key} served twice"
             seen[key] = (b, batch, i)
     return seen
@@ -50,12 +50,12 @@ def test_batches_group_by_shape_and_cover_every_item_once(mixed_dir):
     assert set(seen) == set(dm.items) and len(seen) == 2 * (3 + 2 + 2 + 2)
     shapes = {}
     for key, (b, batch, i) in seen.items():
-        shapes.setdefault(b, set()).add(tuple(batch["kspace"].shape[1:]))
+        shapes.setdefault(b, set()).add(tuple(batch.kspace.shape[1:]))
     assert all(len(s) == 1 for s in shapes.values())
     assert sorted({next(iter(s)) for s in shapes.values()}) == [(1, 17, 19), (2, 24, 20), (4, 24, 20)]
     batch = seen["d.h5|1|snr_10dB|0"][1]
-    assert batch["image_shape"].tolist() == [[2, 17, 19]] * len(batch["item_key"])
-    assert batch["sens_maps"].shape[1:] == (1, 17, 19)
+    assert batch.image_shape.tolist() == [[2, 17, 19]] * len(batch.item_key)
+    assert batch.sens_maps.shape[1:] == (1, 17, 19)
 
 
 def test_items_do_not_depend_on_batch_size(mixed_dir):
@@ -66,20 +66,20 @@ def test_items_do_not_depend_on_batch_size(mixed_dir):
     for key in one:
         (_, b1, i1), (_, b5, i5) = one[key], five[key]
         for field in ("kspace", "mask", "sens_maps", "target", "zero_filled", "scale", "noise_var"):
-            torch.testing.assert_close(b1[field][i1], b5[field][i5])
+            torch.testing.assert_close(getattr(b1, field)[i1], getattr(b5, field)[i5])
 
 
 def test_batch_fields(multicoil_dir):
     dm = FastMRIDataModule(str(multicoil_dir), snr_range=[20.0], num_samples=2, batch_size=4)
     batch = next(iter(dm.predict_dataloader()))
-    assert batch["kspace"].shape == (4, 4, 32, 32) and batch["mask"].shape == (4, 1, 32, 32)
-    assert batch["target"].shape == (4, 32, 32) and batch["has_target"].dtype == torch.bool
+    assert batch.kspace.shape == (4, 4, 32, 32) and batch.mask.shape == (4, 1, 32, 32)
+    assert batch.target.shape == (4, 32, 32) and batch.has_target.dtype == torch.bool
     for key in ("scale", "noise_var", "snr_db"):
-        assert batch[key].shape == (4,) and batch[key].dtype == torch.float32
-    assert batch["slice_num"].tolist() == [0, 0, 1, 1] and batch["sample_idx"].tolist() == [0, 1, 0, 1]
-    assert batch["seed"].tolist() == [0] * 4 and batch["image_shape"].tolist() == [[2, 32, 32]] * 4
-    assert batch["fname"] == ["a.h5"] * 4
-    assert batch["item_key"][1] == "a.h5|0|snr_20dB|1"
+        assert getattr(batch, key).shape == (4,) and getattr(batch, key).dtype == torch.float32
+    assert batch.slice_num.tolist() == [0, 0, 1, 1] and batch.sample_idx.tolist() == [0, 1, 0, 1]
+    assert batch.seed.tolist() == [0] * 4 and batch.image_shape.tolist() == [[2, 32, 32]] * 4
+    assert batch.fname == ["a.h5"] * 4
+    assert batch.item_key[1] == "a.h5|0|snr_20dB|1"
 
 
 def test_exclude_items_before_and_after_setup(multicoil_dir):
@@ -101,8 +101,8 @@ def test_padding_batches_when_fewer_batches_than_ranks(multicoil_dir):
     dm.setup()
     dm.trainer = type("FakeTrainer", (), {"world_size": 3})()
     batches = list(dm.predict_dataloader())
-    assert [len(b["item_key"]) for b in batches] == [5, 0, 0]
-    assert batches[1] == {"padding": True, "item_key": [], "fname": []} and "padding" not in batches[0]
+    assert [len(b.item_key) for b in batches] == [5, 0, 0]
+    assert batches[1].is_padding and len(batches[1]) == 0 and not batches[0].is_padding
 
 
 def test_everything_excluded_gives_an_empty_loader(multicoil_dir):
@@ -119,14 +119,14 @@ def test_prior_datamodule():
     assert dm.items == [f"prior|0|snr_inf|{k}" for k in range(5)]
     dm.exclude_items({"prior|0|snr_inf|1"})
     batches = list(dm.predict_dataloader())
-    assert [b["item_key"] for b in batches] == [
+    assert [b.item_key for b in batches] == [
         ["prior|0|snr_inf|0", "prior|0|snr_inf|2"],
         ["prior|0|snr_inf|3", "prior|0|snr_inf|4"],
     ]
-    assert batches[0]["image_shape"].tolist() == [[2, 16, 12]] * 2 and batches[0]["seed"].tolist() == [7, 7]
+    assert batches[0].image_shape.tolist() == [[2, 16, 12]] * 2 and batches[0].seed.tolist() == [7, 7]
     assert dm.item_keys() == [f"prior|0|snr_inf|{k}" for k in range(5)]  # all, finished or not
-    assert batches[1]["sample_idx"].tolist() == [3, 4] and torch.isinf(batches[0]["snr_db"]).all()
-    assert batches[0]["fname"] == ["prior", "prior"]
+    assert batches[1].sample_idx.tolist() == [3, 4] and torch.isinf(batches[0].snr_db).all()
+    assert batches[0].fname == ["prior", "prior"]
 
 
 # -------------------------------------------------------------------------------------- training
@@ -143,12 +143,12 @@ def test_training_images_match_the_sampler_normalisation(tmp_path, phantom_file,
     sampler = FastMRIDataModule(str(folder), **options, snr_range=[None])
     sampler.setup()
     assert train.image_shape() == (2, 16, 20) and len(train.train_dataset) == 4
-    items = {it["item_key"]: it for it in sampler.load_items(sampler.items)}
+    items = dict(zip(sampler.items, sampler.measurements(sampler.items)))
     for index in range(4):
         loaded = train.train_dataset.load(index)
         item = items[f"{loaded['fname']}|{loaded['slice_num']}|snr_inf|0"]
-        assert loaded["scale"] == item["scale"]
-        expected = complex_to_channels(item["target"][None, None])[0]
+        assert loaded["scale"] == item.scale
+        expected = complex_to_channels(item.target[None, None])[0]
         torch.testing.assert_close(loaded["image"], expected, rtol=0, atol=0)
         torch.testing.assert_close(train.train_dataset[index], expected, rtol=0, atol=0)  # cached path
     batch = next(iter(train.train_dataloader()))
@@ -229,7 +229,7 @@ data:
     cfg = parser.parse_args(["--config", str(config)])
     dm = parser.instantiate(cfg).data
     assert isinstance(dm.transform.mask_fn, RandomLineMask) and dm.transform.mask_fn.accelerations == [4.0]
-    assert dm.slices == "1:3" and dm.geometry.image_size == (24, 20)
+    assert dm.source.slices == "1:3" and dm.source.geometry.image_size == (24, 20)
     dm.setup()
     assert dm.items[0] == "a.h5|1|snr_inf|0" and len(dm.items) == (2 + 1) * 3
     cfg = parser.parse_object({"data": {"data_path": str(multicoil_dir), "snr_range": ["inf", 5]}})

@@ -27,9 +27,9 @@ SCRIPT = textwrap.dedent(
             self.weight = torch.nn.Parameter(torch.zeros(1))  # DDP needs a parameter
 
         def predict_step(self, batch, batch_idx):
-            if batch.get("padding", False):
+            if batch.is_padding:
                 return None  # a rank that would otherwise get no batch
-            return list(batch["item_key"])
+            return list(batch.item_key)
 
 
     class KeyWriter(BasePredictionWriter):

@@ -112,7 +112,7 @@ def test_make_demo_data(tmp_path):
         np.testing.assert_array_equal(a["kspace"][()], b["kspace"][()])
     # the demo data feeds the DataModule as is
     dm = FastMRIDataModule(str(out / "val"), snr_range=[None, 20], batch_size=4)
-    assert sum(len(b["item_key"]) for b in dm.predict_dataloader()) == 2 * 2 * 2
+    assert sum(len(b.item_key) for b in dm.predict_dataloader()) == 2 * 2 * 2
 
 
 def test_prepare_fastmri_end_to_end(tmp_path):
@@ -152,6 +152,6 @@ def test_prepare_fastmri_end_to_end(tmp_path):
     # ... and feed the DataModule directly (maps found in the file)
     dm = FastMRIDataModule(str(out_dir))
     batch = next(iter(dm.predict_dataloader()))
-    assert batch["sens_maps"].shape == (1, 4, height, width - 4) and batch["has_target"].all()
+    assert batch.sens_maps.shape == (1, 4, height, width - 4) and batch.has_target.all()
     # existing outputs are skipped
     assert "skipping 1 file(s)" in run_script("prepare_fastmri.py", raw_dir, out_dir).stdout

@@ -198,9 +198,9 @@ def test_non_finite_kspace(phantom_file, tmp_path, bad):
         f["kspace"][1] = k
     dm = FastMRIDataModule(str(path), snr_range=[None])
     dm.setup()  # metadata is fine; the data check runs per item
-    assert len(dm.load_items(["a.h5|0|snr_inf|0"])) == 1
+    assert len(dm.measurements(["a.h5|0|snr_inf|0"])) == 1
     with raises(f"{path}: slice 1: dataset 'kspace' has 1 non-finite values (NaN/Inf); expected all finite"):
-        dm.load_items(["a.h5|1|snr_inf|0"])
+        dm.measurements(["a.h5|1|snr_inf|0"])
 
 
 def test_non_finite_maps(phantom_file, tmp_path):
@@ -211,7 +211,7 @@ def test_non_finite_maps(phantom_file, tmp_path):
         f["sens_maps"][0] = m
     dm = FastMRIDataModule(str(path))
     with raises(f"{path}: slice 0: dataset 'sens_maps' has 2 non-finite values (NaN/Inf); expected all finite"):
-        dm.load_items(["a.h5|0|snr_inf|0"])
+        dm.measurements(["a.h5|0|snr_inf|0"])
 
 
 def test_all_zero_slice(phantom_file, tmp_path):
@@ -220,7 +220,7 @@ def test_all_zero_slice(phantom_file, tmp_path):
         f["kspace"][2] = np.zeros(f["kspace"].shape[1:], np.complex64)
     dm = FastMRIDataModule(str(path))
     with raises(f"{path}: slice 2: dataset 'kspace' is all zero; expected measured data"):
-        dm.load_items(["a.h5|2|snr_inf|0"])
+        dm.measurements(["a.h5|2|snr_inf|0"])
 
 
 def test_error_raised_from_worker_keeps_type_and_message(phantom_file, tmp_path):

@@ -177,8 +177,8 @@ def test_single_coil_end_to_end(tmp_path):
     module = FastMRIDataModule(str(tmp_path / "data"), snr_range=[None], batch_size=2)
     module.setup("predict")
     batch = next(iter(module.predict_dataloader()))
-    assert batch["zero_filled"].imag.abs().max() > 0.05 * batch["zero_filled"].abs().max()
-    assert batch["target"].imag.abs().max() > 0
+    assert batch.zero_filled.imag.abs().max() > 0.05 * batch.zero_filled.abs().max()
+    assert batch.target.imag.abs().max() > 0
 
 
 def test_cg_sense_stops_at_rounding_on_a_projection():

@@ -49,8 +49,8 @@ def run_module(module, datamodule):
     outputs = {}
     for batch in batches(datamodule):
         out = module.predict_step(batch, 0)
-        for i, key in enumerate(out["item_key"]):
-            outputs[key] = {name: value[i] for name, value in out.items() if name != "metrics"}
+        for i, key in enumerate(out.item_key):
+            outputs[key] = out.shard(i)
     return outputs
 
 
@@ -85,11 +85,11 @@ def test_outputs_are_in_data_units(two_files):
     module = LangevinSampler(score_model=ShrinkScore(), step_size=1e-2, steps_each=1)
     batch = batches(dm)[0]
     out = module.predict_step(batch, 0)
-    scale = batch["scale"].reshape(-1, 1, 1)
-    torch.testing.assert_close(out["zero_filled"], batch["zero_filled"] * scale)
-    torch.testing.assert_close(out["target"], batch["target"] * scale)
-    assert out["noise_var"] == [0.0] * len(out["item_key"])
-    assert set(out["metrics"]) == {f"{m}_{q}" for m in ("recon", "zero_filled", "cg_sense") for q in ("psnr", "ssim", "nmse")}
+    scale = batch.scale.reshape(-1, 1, 1)
+    torch.testing.assert_close(out.images["zero_filled"], batch.zero_filled * scale)
+    torch.testing.assert_close(out.images["target"], batch.target * scale)
+    assert out.scalars["noise_var"] == [0.0] * len(out.item_key)
+    assert set(out.metrics) == {f"{m}_{q}" for m in ("recon", "zero_filled", "cg_sense") for q in ("psnr", "ssim", "nmse")}
 
 
 def test_network_runs_under_autocast_and_the_chain_in_float32(two_files):
@@ -100,7 +100,7 @@ def test_network_runs_under_autocast_and_the_chain_in_float32(two_files):
     trainer.predict(module, datamodule=dm, return_predictions=True)
     assert set(score.seen_dtypes) == {torch.bfloat16}
     out = module.predict_step(batches(dm)[0], 0)  # outside the trainer's autocast: float32 end to end
-    assert out["reconstruction"].dtype == torch.complex64
+    assert out.images["reconstruction"].dtype == torch.complex64
 
 
 def test_divergence_is_reported_per_item_and_does_not_poison_the_batch(two_files, caplog):
@@ -108,9 +108,9 @@ def test_divergence_is_reported_per_item_and_does_not_poison_the_batch(two_files
     module = LangevinSampler(score_model=ShrinkScore(nan_at=1), step_size=1e-2, steps_each=1, batch_invariant=False)
     batch = batches(datamodule(two_files, snr_range=[20.0], batch_size=3))[0]
     out = module.predict_step(batch, 0)
-    assert out["diverged_level"] == [-1, 0, -1]
-    assert torch.isfinite(out["reconstruction"][[0, 2]]).all()
-    assert math.isnan(out["metrics"]["recon_psnr"][1]) and not math.isnan(out["metrics"]["recon_psnr"][0])
+    assert out.diverged_level == [-1, 0, -1]
+    assert torch.isfinite(out.images["reconstruction"][[0, 2]]).all()
+    assert math.isnan(out.metrics["recon_psnr"][1]) and not math.isnan(out.metrics["recon_psnr"][0])
     assert "diverged: a.h5 slice 1 SNR 20 dB sample 0 at level 0" in caplog.text
     strict = LangevinSampler(score_model=ShrinkScore(nan_at=1), step_size=1e-2, steps_each=1, fail_fast=True,
                              batch_invariant=False)
@@ -122,7 +122,7 @@ def test_blow_up_without_nan_is_caught():
     """A step size far too large makes the iterates explode long before they overflow."""
     module = LangevinSampler(score_model=ShrinkScore(levels=8), step_size=30.0, steps_each=3, prior_sampling=True)
     out = module.predict_step(batches(PriorDataModule(image_size=8, num_samples=2, batch_size=2))[0], 0)
-    assert all(level >= 0 for level in out["diverged_level"])
+    assert all(level >= 0 for level in out.diverged_level)
 
 
 def test_prior_sampling_shapes_and_step_size_default():
@@ -131,7 +131,7 @@ def test_prior_sampling_shapes_and_step_size_default():
     gamma = float((network.sigmas[:-1].double() / network.sigmas[1:].double()).mean())
     assert module.step_size == pytest.approx(technique4_step_size(float(network.sigmas[-1]), gamma, 2))
     out = module.predict_step(batches(PriorDataModule(image_size=(12, 10), channels=2, num_samples=3, batch_size=3))[0], 0)
-    assert out["sample"].shape == (3, 1, 12, 10) and out["sample"].dtype == torch.complex64
+    assert out.images["sample"].shape == (3, 1, 12, 10) and out.images["sample"].dtype == torch.complex64
     assert module.network_evaluations == 5 * 2
 
 
@@ -159,9 +159,9 @@ def test_init_modes_and_norm_matched_rule(two_files):
         module = LangevinSampler(score_model=ShrinkScore(), step_size=1e-2, steps_each=1, init=init,
                                  data_consistency="norm_matched", sigma_offset=2)
         out = module.predict_step(batch, 0)
-        assert torch.isfinite(out["reconstruction"]).all()
+        assert torch.isfinite(out.images["reconstruction"]).all()
     # zero_filled init with zero noise and no steps' worth of drift starts exactly at the zero-filled image
     module = LangevinSampler(score_model=ShrinkScore(), step_size=1e-12, steps_each=1, init="zero_filled", init_sigma=0.0,
                              noise_boost=0.0, cg_iterations=0)
     out = module.predict_step(batch, 0)
-    torch.testing.assert_close(out["reconstruction"], out["zero_filled"], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out.images["reconstruction"], out.images["zero_filled"], rtol=1e-5, atol=1e-6)

@@ -1,4 +1,4 @@
-"""Data layer: fastMRI-format slices, geometry, measurement transform, LightningDataModules.
+"""Data layer: fastMRI-format slices, geometry, measurement transform, typed item records, LightningDataModules.
 
 See ``docs/data.md`` for the options, formulas and file layouts.
 
@@ -12,13 +12,14 @@ import importlib
 
 _HOMES = {
     "DataError": "..errors",
-    "FastMRIDataModule": ".datamodules",
-    "ItemRef": ".datamodules",
-    "PriorDataModule": ".datamodules",
-    "TrainingDataModule": ".datamodules",
-    "collate_items": ".datamodules",
-    "group_into_batches": ".datamodules",
-    "item_key": ".datamodules",
+    "ItemKey": ".items",
+    "MeasurementBatch": ".items",
+    "group_into_batches": ".items",
+    "FastMRIDataModule": ".posterior",
+    "ItemRef": ".posterior",
+    "PriorDataModule": ".prior",
+    "FastMRISource": ".source",
+    "TrainingDataModule": ".training_data",
     "VolumeInfo": ".fastmri",
     "find_h5_files": ".fastmri",
     "inspect_volume": ".fastmri",

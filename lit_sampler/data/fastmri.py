@@ -6,7 +6,8 @@ File layout (fastMRI, ``facebookresearch/fastMRI`` ``fastmri/data/README.md``):
   ``H`` is the readout, ``W`` the phase-encode axis (lines are columns).
 * optional coil sensitivities shaped like the k-space, ``[slices, coils, H, W]`` complex: in the same
   file under ``sens_maps`` (ours), ``s_maps`` or ``maps``; or in a separate maps folder holding a file
-  of the same name with the key ``s_maps`` (the layout of ``utcsilab/csgm-mri-langevin``).
+  of the same name with the key ``s_maps`` (the layout of ``utcsilab/csgm-mri-langevin``), or BART
+  ``<stem>.cfl``/``.hdr`` files there (:mod:`lit_sampler.data.bart`).
 * optional ``mask``: ``[W]`` (fastMRI test/challenge files) or ``[H, W]``, 0/1.
 * optional ``reconstruction_rss`` / ``reconstruction_esc`` (not used for sampling: their 320×320
   image-domain crop is a different geometry from ours) and ``ismrmrd_header``.
@@ -36,6 +37,7 @@ import torch
 
 from ..atomic import atomic_target
 from ..errors import DataError
+from . import bart
 
 KSPACE_KEY = "kspace"
 MASK_KEY = "mask"
@@ -44,7 +46,11 @@ MAPS_KEYS_IN_FILE = ("sens_maps", "s_maps", "maps")
 #: Key of the maps in a separate maps folder (csgm-mri-langevin layout) when ``maps_key`` is not given.
 MAPS_KEY_IN_DIR = "s_maps"
 #: Attributes copied into :attr:`VolumeInfo.attrs` when present.
-ATTR_KEYS = ("max", "norm", "acquisition", "patient_id", "acceleration", "num_low_frequencies")
+ATTR_KEYS = (
+    "max", "norm", "acquisition", "patient_id", "acceleration", "num_low_frequencies",
+    # written by the ISMRMRD conversion (lit_sampler.data.raw_prepare; rules in data.measured_noise)
+    "real_noise", "measured_noise_var", "acquired_mask", "voxel_size_mm", "prepared_source",
+)
 
 SliceSpec = Optional[Union[str, int, list[int], dict[str, list[int]]]]
 
@@ -190,7 +196,8 @@ def inspect_volume(
     """Validate one file from its metadata and locate its maps (no array is read).
 
     Maps lookup: with ``maps_dir``, the file of the same name in that folder, key ``maps_key`` or
-    ``s_maps``; otherwise the k-space file itself, key ``maps_key`` or the first of
+    ``s_maps``, or else BART's ``<stem>.cfl``/``.hdr`` there (:mod:`lit_sampler.data.bart`);
+    otherwise the k-space file itself, key ``maps_key`` or the first of
     :data:`MAPS_KEYS_IN_FILE` present. A given ``maps_key`` that is absent is an error; absent maps
     without ``maps_key`` / ``maps_dir`` just mean "no maps".
 
@@ -227,9 +234,16 @@ def inspect_volume(
         maps_path = Path(maps_dir) / path.name
         found_key = maps_key or MAPS_KEY_IN_DIR
         if not maps_path.is_file():
-            raise DataError(f"{maps_path}: no such maps file (maps_dir) for {path}")
+            bart_maps = bart.find_maps(maps_dir, path.name)  # BART's name.cfl/.hdr instead of name.h5
+            if bart_maps is None:
+                raise DataError(
+                    f"{maps_path}: no such maps file (maps_dir) for {path} (nor BART maps {Path(path.stem + '.cfl').name} / .hdr)"
+                )
+            maps_path, found_key = bart_maps, bart.BART_KEY
     maps_shape = None
-    if found_key is not None:
+    if found_key == bart.BART_KEY:
+        maps_shape = bart.maps_shape(maps_path, shape, path)
+    elif found_key is not None:
         with _open(maps_path, " (maps)") as mf:
             maps = _dataset(mf, found_key, maps_path, " (maps)")
             maps_shape = _shape(maps.shape)
@@ -409,6 +423,8 @@ def read_slice(volume: VolumeInfo, slice_num: int, read_maps: bool = True) -> Ra
     if want_maps:
         if maps_inline:
             maps_np = arrays[volume.maps_key]
+        elif volume.maps_key == bart.BART_KEY:
+            maps_np = bart.read_maps_slice(volume.maps_path, slice_num)
         else:
             (maps_np,) = _read(volume.maps_path, [volume.maps_key], slice_num, " (maps)")
         _check_finite(maps_np, volume.maps_path, volume.maps_key, slice_num)

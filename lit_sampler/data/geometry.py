@@ -30,7 +30,6 @@ import torch
 
 from ..fft import fft1c, fft2c, ifft1c, ifft2c
 from ..errors import DataError
-from ..coils import rss  # noqa: F401 - until scripts/benchmark.py imports it from lit_sampler.coils
 
 CropMode = Literal["csgm", "image"]
 ImageSize = Optional[Union[int, tuple[int, int]]]

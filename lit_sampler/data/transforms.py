@@ -11,7 +11,8 @@ For one item ``(file, slice, SNR)`` (DESIGN.md):
    (``mask_seed="fastmri"``: ``g = numpy.random.RandomState(tuple(map(ord, fname)))``, fastMRI's own);
 4. ``y = M ⊙ k + M ⊙ n``, ``n ~ CN(0, ν)``, ``ν = mean_sampled |M ⊙ k|² · 10^(−SNR/10)``
    (:func:`lit_sampler.noise.add_measurement_noise`), noise drawn from
-   ``seeded_generator(seed, fname, slice, snr_label(SNR), "noise")``;
+   ``seeded_generator(seed, fname, slice, snr_label(SNR), "noise")``; raw scanner data add their
+   measured noise variance to ν (:mod:`lit_sampler.data.measured_noise`);
 5. zero-filled image ``x₀ = combine(y, S)`` (same formula as the target);
 6. scale ``s = percentile_p(|x₀|)`` (``p = scale_percentile``, default 99): computed from the
    measured (noisy, undersampled) data, as a practitioner without ground truth would;
@@ -37,6 +38,7 @@ from ..seeding import seeded_generator
 from ..errors import DataError
 from .fastmri import VolumeInfo, read_slice
 from .geometry import Geometry
+from .measured_noise import measured_noise_var
 
 TARGET_KINDS = ("auto", "mvue", "rss", "none")
 MASK_SEEDS = ("run", "fastmri")
@@ -298,6 +300,7 @@ class MeasurementTransform:
             noisy, nu = add_measurement_noise(kspace, mask, snr_db, generator)
         except ValueError as err:
             raise DataError(f"{data.where}: {err}") from None
+        nu += measured_noise_var(data.volume)  # raw data's own noise (0 for simulated / fastMRI files)
         zero_filled = combine(noisy, maps, zf_kind)
         scale = percentile_scale(zero_filled, self.scale_percentile)
         if not (math.isfinite(scale) and scale > 0):

@@ -14,7 +14,8 @@ of these networks through a YAML ``class_path``.
 """
 
 from ..errors import CheckpointError
-from .checkpoints import CheckpointInfo, describe_checkpoint, load_score_model, resolve_variant
+from .architecture import resolve_variant
+from .checkpoints import CheckpointInfo, describe_checkpoint, load_score_model
 from .ncsnv2 import VARIANTS, NCSNv2, NCSNv2Deeper, NCSNv2Deepest
 
 __all__ = [

@@ -1,0 +1,57 @@
+"""What ``predict_step`` returns for a batch and the writer stores, one shard per item: :class:`Prediction`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass
+class Prediction:
+    """Per-item results of one batch of ``B`` items, in data units (× the slice's scale), on the CPU.
+
+    ``images``: name → ``[B, ...]``: ``reconstruction`` (the chain's final state, complex ``[B, H, W]``)
+    or ``sample`` (prior sampling, ``[B, C, H, W]``), the baselines (``zero_filled``, ``cg_sense``,
+    ``l1_wavelet``, ``total_variation``), ``target``, ``mask`` and the ``oracle_best`` diagnostic, as
+    the run produced them. ``scalars``: name → ``B`` values (``acceleration``, ``scale``, ``noise_var``,
+    ``oracle_best_nrmse``). ``metrics``: ``{method}_{psnr|ssim|nmse}`` → ``B`` values (NaN for a
+    diverged reconstruction). ``diverged_level``: −1, or the level where the item diverged.
+    ``nfe``: network evaluations spent on each item; ``start_level``: its first level.
+    """
+
+    item_key: list[str]
+    fname: list[str]
+    slice_num: list[int]
+    sample_idx: list[int]
+    snr_db: list[float]
+    diverged_level: list[int]
+    nfe: list[int]
+    start_level: list[int]
+    images: dict[str, torch.Tensor] = field(default_factory=dict)
+    scalars: dict[str, list[float]] = field(default_factory=dict)
+    metrics: dict[str, list[float]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.item_key)
+
+    @property
+    def failed(self) -> list[int]:
+        """Indices of the items whose chain diverged."""
+        return [i for i, level in enumerate(self.diverged_level) if level >= 0]
+
+    def shard(self, i: int) -> dict[str, Any]:
+        """Item ``i`` as the writer stores it (:func:`lit_sampler.run_dir.load_shard` reads it back)."""
+        shard: dict[str, Any] = {
+            "item_key": self.item_key[i], "fname": self.fname[i], "slice_num": self.slice_num[i],
+            "sample_idx": self.sample_idx[i], "snr_db": self.snr_db[i], "diverged_level": self.diverged_level[i],
+        }
+        shard.update({name: value[i].clone() for name, value in self.images.items()})
+        shard.update({name: values[i] for name, values in self.scalars.items()})
+        if self.metrics:
+            shard["metrics"] = {name: values[i] for name, values in self.metrics.items()}
+        shard["nfe"] = self.nfe[i]
+        shard["start_level"] = self.start_level[i]
+        shard["status"] = "diverged" if self.diverged_level[i] >= 0 else "ok"
+        return shard
