@@ -5,12 +5,13 @@ The math lives in :mod:`lit_sampler.sampling`; this file only wires it to Lightn
 operator and data-consistency rule per batch, draws every random number from generators seeded
 per item (so results never depend on batch size, order or the number of processes), runs the
 score network under the trainer's precision while keeping FFTs, data consistency and the
-Langevin update in float32, and accumulates per-item metrics that are synced across ranks.
+Langevin update in float32, and computes each item's quality once: it travels in the item's
+:class:`~lit_sampler.prediction.Prediction` to its shard (the report builds every table from the
+shards) and feeds running means shown live in TensorBoard.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Any, Literal
 
@@ -24,26 +25,19 @@ from .errors import DivergenceError
 from .fft import channels_to_complex, complex_to_channels
 from .metrics import item_quality, quality_metrics
 from .models import load_score_model
-from .models.fixed_shape import fixed_shape_call
-from .prediction import Prediction
+from .models.network_call import call_network
+from .prediction import Prediction, add_measurement_outputs
 from .presets import Preset, StepsSpec, resolve_schedule
 from .sampling import GaussianDataConsistency, NormMatchedDataConsistency, annealed_langevin, randn_like
-from .schedules import technique4_step_size
+from .sampler_options import (
+    check_cs_lambdas, check_network_channels, check_options, cs_lambda_at, default_step_size, import_object, sampler_sigmas,
+)
 from .seeding import seeded_generator
 from .warm_start import auto_start_levels, zero_filled_error
 
 log = logging.getLogger(__name__)
 
 AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
-
-
-def import_object(dotted: str) -> Any:
-    """``"package.module.Name"`` → the object (used for the configurable operator class)."""
-    module_name, _, name = dotted.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError, ValueError) as error:
-        raise ValueError(f"operator: cannot import {dotted!r} ({error})") from error
 
 
 class LangevinSampler(pl.LightningModule):
@@ -112,7 +106,7 @@ class LangevinSampler(pl.LightningModule):
             items (chunks, the last one padded), because oneDNN picks its convolution algorithm,
             hence its rounding, from the shape: an item's output bits then depend on its own input
             alone, so results are bit-identical whatever the batch size, item order or number of
-            processes (``lit_sampler.models.fixed_shape``, docs/reliability.md §2). ``false`` calls
+            processes (``lit_sampler.models.network_call``, docs/reliability.md §2). ``false`` calls
             the network with whatever batch arrives (results then agree to rounding). No effect on
             GPU (not measured there; the guarantee on GPU is equality to rounding).
         call_size: items per network call in the ``batch_invariant`` mode; results depend on it
@@ -164,32 +158,17 @@ class LangevinSampler(pl.LightningModule):
         if (checkpoint is None) == (score_model is None):
             raise ValueError("give exactly one of `checkpoint` (a file) and `score_model` (a module)")
         network = load_score_model(checkpoint, use_ema=use_ema) if checkpoint is not None else score_model
-        channels = getattr(network, "in_channels", None)
-        if not prior_sampling and isinstance(channels, int) and channels != 2:
-            raise ValueError(
-                f"{checkpoint or 'score_model'}: the score network takes {channels} input channels but posterior "
-                "MRI sampling needs 2 (one complex image as real, imaginary); use a checkpoint trained on complex images"
-            )
+        check_network_channels(network, prior_sampling, checkpoint or "score_model")
         self.score_model = network.eval().requires_grad_(False)
-        self.register_buffer("sigmas", self._resolve_sigmas(network, sigmas), persistent=False)
+        self.register_buffer("sigmas", sampler_sigmas(network, sigmas), persistent=False)
         self.schedule = resolve_schedule(
             self.sigmas.tolist(), preset=preset, steps_each=steps_each, sigma_offset=sigma_offset, levels=levels,
             init=init, final_denoise=final_denoise, start_factor=start_factor,
         )
-        if prior_sampling and (self.schedule.auto_start or self.schedule.init in ("zero_filled", "cg_sense")):
-            raise ValueError(f"prior sampling has no data: init {self.schedule.init!r} and sigma_offset: auto need a measurement")
-        if self.schedule.init == "cg_sense" and cg_iterations < 1:
-            raise ValueError("init: cg_sense needs cg_iterations >= 1")
-        self._check_cs_lambdas(cs_lambdas)
-        if call_size < 1:
-            raise ValueError(f"call_size must be a positive number of items per network call, got {call_size}")
-        if step_size is not None and not step_size > 0:
-            raise ValueError(f"step_size must be positive, got {step_size}")
-        if cuda_graph and compile and compile_mode in ("reduce-overhead", "max-autotune"):
-            raise ValueError(
-                f"cuda_graph: the step is already captured; compile_mode {compile_mode!r} would nest CUDA graphs"
-            )
-        self.step_size = self._resolve_step_size()
+        check_options(self.schedule, prior_sampling=prior_sampling, cg_iterations=cg_iterations, call_size=call_size,
+                      step_size=step_size, cuda_graph=cuda_graph, compile=compile, compile_mode=compile_mode)
+        check_cs_lambdas(cs_lambdas)
+        self.step_size = float(step_size) if step_size is not None else default_step_size(self.sigmas, max(self.schedule.steps))
         self.operator_class = import_object(operator)
         self._autocast_dtype: torch.dtype | None = None  # the trainer's mixed precision, set at predict start
         self._compiled: dict[str, Any] = {}  # a dict, so the compiled wrapper is not registered as a submodule
@@ -197,55 +176,6 @@ class LangevinSampler(pl.LightningModule):
         # this rank's per-item quality, for the live scalars only (never synced: rank 0 logs its own)
         self.quality = torch.nn.ModuleDict(quality_metrics(METHODS, sync_on_compute=False))
         self._items_done = 0
-
-    @staticmethod
-    def _resolve_sigmas(network: torch.nn.Module, sigmas: list[float] | None) -> torch.Tensor:
-        stored = getattr(network, "sigmas", None)
-        if sigmas is not None:
-            chosen = torch.as_tensor(sigmas, dtype=torch.float32)
-            if isinstance(stored, torch.Tensor) and stored.numel() != chosen.numel():
-                raise ValueError(
-                    f"sigmas: {chosen.numel()} levels given but the network was trained with {stored.numel()}"
-                )
-        elif isinstance(stored, torch.Tensor):
-            chosen = stored.detach().float().cpu()
-        else:
-            raise ValueError("sigmas: the score model has no `sigmas` buffer; give the noise levels in the config")
-        if chosen.dim() != 1 or chosen.numel() < 2 or not bool(torch.all(chosen[1:] < chosen[:-1])):
-            raise ValueError("sigmas must be a strictly descending list of at least two noise levels")
-        return chosen.clone()
-
-    # ------------------------------------------------------------------ knobs derived once
-    def _resolve_step_size(self) -> float:
-        """ε: the configured one, or Song & Ermon's technique 4 for this schedule and T."""
-        if self.hparams.step_size is not None:
-            return float(self.hparams.step_size)
-        sigmas = self.sigmas.double()
-        gamma = float((sigmas[:-1] / sigmas[1:]).mean())
-        return technique4_step_size(float(sigmas[-1]), gamma, max(self.schedule.steps))
-
-    @staticmethod
-    def _check_cs_lambdas(cs_lambdas) -> None:
-        for method, value in (cs_lambdas or {}).items():
-            if method not in CS_METHODS:
-                raise ValueError(f"cs_lambdas: unknown method {method!r}; expected one of {list(CS_METHODS)}")
-            for lamda in (value.values() if isinstance(value, dict) else [value]):
-                if not float(lamda) >= 0:
-                    raise ValueError(f"cs_lambdas.{method}: λ must be >= 0, got {lamda}")
-        if cs_lambdas:
-            from .baselines import _sigpy_mri
-
-            _sigpy_mri()  # fail at configuration time, not after the first chain
-
-    def cs_lambda(self, method: str, snr_db: float) -> float | None:
-        """The configured λ of a compressed-sensing baseline at ``snr_db`` (None: not configured)."""
-        value = (self.hparams.cs_lambdas or {}).get(method)
-        if not isinstance(value, dict):
-            return None if value is None else float(value)
-        key = "inf" if not torch.isfinite(torch.tensor(float(snr_db))) else f"{float(snr_db):g}"
-        if key not in value:
-            raise ValueError(f"cs_lambdas.{method}: no λ for SNR {key} dB (given for {sorted(value)})")
-        return float(value[key])
 
     @property
     def network_evaluations(self) -> int:
@@ -267,23 +197,10 @@ class LangevinSampler(pl.LightningModule):
 
     def _score(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """s(x, i) in float32; the network alone runs under the trainer's autocast dtype."""
-        dtype = self._autocast_dtype
-        param = next(self.score_model.parameters(), None)
-        net_input = x if param is None or dtype is not None else x.to(param.dtype)
-        network = self._network()
-        layout = torch.channels_last if self.hparams.channels_last else torch.contiguous_format
-
-        def call(images: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
-            return network(images.contiguous(memory_format=layout), levels)
-
-        # no weight-cast cache inside a captured graph (each weight is cast once per call anyway)
-        cache = not self.hparams.cuda_graph
-        with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None, cache_enabled=cache):
-            if self.hparams.batch_invariant and x.device.type == "cpu":
-                out = fixed_shape_call(call, net_input, labels, self.hparams.call_size)
-            else:
-                out = call(net_input, labels)
-        return out.float()
+        fixed = self.hparams.batch_invariant and x.device.type == "cpu"
+        return call_network(self._network(), x, labels, autocast_dtype=self._autocast_dtype,
+                            channels_last=self.hparams.channels_last, call_size=self.hparams.call_size if fixed else None,
+                            cache_casts=not self.hparams.cuda_graph)
 
     def on_predict_start(self) -> None:
         if self.hparams.cuda_graph and self.device.type != "cuda":
@@ -384,34 +301,18 @@ class LangevinSampler(pl.LightningModule):
                 continue
             images = [
                 compressed_sensing(method, batch.kspace[i], batch.sens_maps[i], batch.mask[i],
-                                   self.cs_lambda(method, float(batch.snr_db[i])), self.hparams.cs_iterations)
+                                   cs_lambda_at(self.hparams.cs_lambdas, method, float(batch.snr_db[i])), self.hparams.cs_iterations)
                 for i in range(len(batch))
             ]
             out[method] = torch.stack(images)
         return out
 
     def _measurement_outputs(self, prediction: Prediction, batch: MeasurementBatch, recon, cg, cs, tracker) -> None:
-        """Reconstruction, baselines, target and mask in data units (× scale), and their quality."""
-        scale = batch.scale.float().reshape(-1, 1, 1)
-        estimates = {"recon": recon * scale, "zero_filled": batch.zero_filled * scale}
-        if cg is not None:
-            estimates["cg_sense"] = cg * scale
-        for method, image in cs.items():
-            estimates[method] = image * scale
-        images = prediction.images
-        images.update({"reconstruction" if name == "recon" else name: value.cpu() for name, value in estimates.items()})
-        images["mask"] = batch.mask.float().cpu()
-        sampled = torch.broadcast_to(batch.mask[:, 0].float(), (len(batch), *batch.kspace.shape[-2:]))
-        prediction.scalars["acceleration"] = (sampled[0].numel() / sampled.flatten(1).sum(1)).tolist()
-        prediction.scalars["scale"] = batch.scale.tolist()
-        prediction.scalars["noise_var"] = (batch.noise_var.double() * batch.scale.double() ** 2).tolist()
-        if tracker.best is not None:
-            images["oracle_best"] = (tracker.best * scale).cpu()
-            prediction.scalars["oracle_best_nrmse"] = tracker.best_nrmse.tolist()
-        if bool(batch.has_target.all()):
-            target = batch.target * scale
-            images["target"] = target.cpu()
-            prediction.metrics = self._quality(target, estimates, prediction.failed)
+        """Reconstruction and baselines in data units, target, mask, and the items' quality."""
+        estimates = {"recon": recon, "zero_filled": batch.zero_filled, **({"cg_sense": cg} if cg is not None else {}), **cs}
+        oracle = None if tracker.best is None else (tracker.best, tracker.best_nrmse)
+        if add_measurement_outputs(prediction, batch, estimates, oracle) is not None:
+            prediction.metrics = self._quality(prediction, estimates)
 
     def _report_divergence(self, prediction: Prediction, i: int) -> None:
         level = prediction.diverged_level[i]
@@ -424,21 +325,22 @@ class LangevinSampler(pl.LightningModule):
             raise DivergenceError(message + " Stopping: fail_fast is set.")
         log.warning(message)
 
-    def _quality(self, target, estimates, failed) -> dict[str, list[float]]:
+    def _quality(self, prediction: Prediction, estimates) -> dict[str, list[float]]:
         """Per-item PSNR/SSIM/NMSE of magnitudes, computed once: they go into the item's shard (the
         report's tables are built from the shards) and into the torchmetrics metrics behind the live
-        TensorBoard scalars."""
-        target_mag = target.abs()
+        TensorBoard scalars. A diverged reconstruction scores NaN."""
+        failed = prediction.failed
+        target = prediction.images["target"]
         values: dict[str, list[float]] = {}
         for method in METHODS:
             if method not in estimates:
                 continue
-            computed = item_quality(target_mag, estimates[method].abs())
-            for name, value in computed.items():
+            name = "reconstruction" if method == "recon" else method
+            for metric, value in item_quality(target.abs(), prediction.images[name].abs()).items():
                 if method == "recon" and failed:
                     value[failed] = float("nan")
-                self.quality[f"{method}_{name}"].extend(value)
-                values[f"{method}_{name}"] = value.tolist()
+                self.quality[f"{method}_{metric}"].extend(value)
+                values[f"{method}_{metric}"] = value.tolist()
         return values
 
     # ------------------------------------------------------------------ live TensorBoard scalars

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 import torch
+
+from .data.items import MeasurementBatch
 
 
 @dataclass
@@ -55,3 +57,27 @@ class Prediction:
         shard["start_level"] = self.start_level[i]
         shard["status"] = "diverged" if self.diverged_level[i] >= 0 else "ok"
         return shard
+
+
+def add_measurement_outputs(prediction: Prediction, batch: MeasurementBatch, estimates: dict[str, torch.Tensor],
+                            oracle: Optional[tuple[torch.Tensor, torch.Tensor]] = None) -> Optional[torch.Tensor]:
+    """Fill ``prediction`` with a posterior batch's images in data units (× scale, on the CPU):
+    ``estimates`` (``recon`` → ``reconstruction``, and the baselines, normalised ``[B, H, W]``), the
+    mask, the target, the ``oracle`` (best iterate, its NRMSE), and the per-item effective
+    acceleration, scale and noise variance. Returns the target in data units when every item has one."""
+    scale = batch.scale.float().reshape(-1, 1, 1)
+    for name, value in estimates.items():
+        prediction.images["reconstruction" if name == "recon" else name] = (value * scale).cpu()
+    prediction.images["mask"] = batch.mask.float().cpu()
+    sampled = torch.broadcast_to(batch.mask[:, 0].float(), (len(batch), *batch.kspace.shape[-2:]))
+    prediction.scalars["acceleration"] = (sampled[0].numel() / sampled.flatten(1).sum(1)).tolist()
+    prediction.scalars["scale"] = batch.scale.tolist()
+    prediction.scalars["noise_var"] = (batch.noise_var.double() * batch.scale.double() ** 2).tolist()
+    if oracle is not None:
+        prediction.images["oracle_best"] = (oracle[0] * scale).cpu()
+        prediction.scalars["oracle_best_nrmse"] = oracle[1].tolist()
+    if not bool(batch.has_target.all()):
+        return None
+    target = batch.target * scale
+    prediction.images["target"] = target.cpu()
+    return target

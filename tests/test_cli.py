@@ -64,7 +64,7 @@ def test_print_config_and_bad_option(tmp_path, phantom_file, tiny_checkpoint):
     printed = run_cli("predict", "--config", config, "--print_config", cwd=tmp_path)
     parsed = yaml.safe_load(printed.stdout)
     assert parsed["model"]["init_args"]["steps_each"] == 1
-    assert parsed["model"]["init_args"]["sigma_offset"] == 0 and parsed["return_predictions"] is None
+    assert parsed["model"]["init_args"]["sigma_offset"] == 0 and parsed["return_predictions"] is False  # the writer keeps the results, not RAM
     bad = run_cli("predict", "--config", config, "--model.init_args.steps_eahc", "3", cwd=tmp_path, check=False)
     assert bad.returncode != 0 and "steps_eahc" in bad.stderr
 

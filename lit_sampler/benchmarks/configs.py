@@ -55,6 +55,7 @@ class RunConfig:
     compile: bool = False
     compile_mode: Optional[str] = None
     batch_invariant: bool = True
+    call_size: int = 8  # the module's default (network calls of exactly this many items when batch_invariant)
     inference_mode: bool = True
     cuda_graph: bool = False
     levels: Optional[int] = None  # override Setup.levels (e.g. bf16 on a CPU without bf16 units)
@@ -70,11 +71,12 @@ class RunConfig:
         parts += ["cuda_graph"] * self.cuda_graph
         parts += ["no inference_mode"] * (not self.inference_mode)
         parts += ["batched network (batch_invariant off)"] * (not self.batch_invariant)
+        parts += [f"fixed calls of {self.call_size}"] * (self.batch_invariant and self.call_size != 8)
         return ", ".join(parts)
 
 
 BOOL_KEYS = {"channels_last", "compile", "batch_invariant", "inference_mode", "cuda_graph"}
-INT_KEYS = {"batch_size", "levels", "steps_each", "items"}
+INT_KEYS = {"batch_size", "call_size", "levels", "steps_each", "items"}
 
 
 def parse_config(text: str) -> RunConfig:

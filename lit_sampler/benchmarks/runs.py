@@ -65,7 +65,8 @@ def build_module(prepared: Prepared, cfg: RunConfig) -> LangevinSampler:
         checkpoint=str(prepared.checkpoint), step_size=s.step_size, steps_each=cfg.steps_each or s.steps_each,
         sigma_offset=s.num_classes - levels, noise_boost=s.noise_boost, cg_iterations=s.cg_iterations,
         final_denoise=s.final_denoise, channels_last=cfg.channels_last, compile=cfg.compile,
-        compile_mode=cfg.compile_mode, batch_invariant=cfg.batch_invariant, cuda_graph=cfg.cuda_graph,
+        compile_mode=cfg.compile_mode, batch_invariant=cfg.batch_invariant, call_size=cfg.call_size,
+        cuda_graph=cfg.cuda_graph,
     )
 
 
@@ -182,7 +183,8 @@ def linear_fit(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
 
 
 def memory_scaling(prepared: Prepared, batch_sizes: list[int], batches: int = 8, levels: int = 1) -> dict:
-    """Peak memory of one batch over batch sizes (should be linear) and memory after each batch of a
+    """Peak memory of one batch over batch sizes, each with the network called at that size
+    (``call_size`` = batch size; should be linear) and memory after each batch of a
     ``batches``-batch run (should be flat: nothing accumulates per item). On CPU the peak is the
     in-use heap (glibc ``mallinfo2``), because RSS keeps pages the allocator retains; on GPU
     ``max_memory_allocated``. Runs one level of one step per item (memory does not depend on the
@@ -193,7 +195,7 @@ def memory_scaling(prepared: Prepared, batch_sizes: list[int], batches: int = 8,
     largest = max(batch_sizes)
     small = min(batch_sizes[1:] or batch_sizes)
     samples = max(1, math.ceil(max(largest, small * batches) / per_item))
-    cfg = lambda b, n: RunConfig(f"memory_b{b}", batch_size=b, levels=levels, steps_each=1, items=n)  # noqa: E731
+    cfg = lambda b, n: RunConfig(f"memory_b{b}", batch_size=b, call_size=b, levels=levels, steps_each=1, items=n)  # noqa: E731
     run_predict(prepared, cfg(largest, largest), instrument=False, samples=samples)  # warm every allocator
     rows = [run_predict(prepared, cfg(b, b), instrument=False, samples=samples) for b in batch_sizes]
     live = [r["peak_live_delta_bytes"] for r in rows]

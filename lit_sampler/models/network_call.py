@@ -1,4 +1,5 @@
-"""Network calls of one fixed batch shape, so that an item's output bits depend on its input alone.
+"""How the sampler calls the score network: precision, memory layout, and (on CPU) calls of one fixed
+batch shape, so that an item's output bits depend on its input alone.
 
 Why: oneDNN (PyTorch's CPU convolutions) picks its convolution implementation, hence its
 rounding, from the tensor shapes. Measured on the shipped build (torch 2.13.0 CPU, 1 and 2
@@ -13,7 +14,7 @@ item order and the number of processes, whatever batch sizes oneDNN happens to t
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 
@@ -39,3 +40,23 @@ def fixed_shape_call(network: Network, x: torch.Tensor, labels: torch.Tensor, ca
             chunk_labels = torch.cat([chunk_labels, chunk_labels[:1].expand(pad)])
         outputs.append(network(chunk, chunk_labels)[:real])
     return torch.cat(outputs)
+
+
+def call_network(network: Network, x: torch.Tensor, labels: torch.Tensor, *, autocast_dtype: Optional[torch.dtype] = None,
+                 channels_last: bool = True, call_size: Optional[int] = None, cache_casts: bool = True) -> torch.Tensor:
+    """s(x, i) in float32 ``[B, C, H, W]``: the network alone runs under ``autocast_dtype`` (the
+    trainer's mixed precision; ``None`` = the weights' own dtype), fed channels-last when asked, in
+    calls of exactly ``call_size`` items when given (:func:`fixed_shape_call`). ``cache_casts``:
+    autocast's weight-cast cache (off inside a captured CUDA graph: each weight is cast once per call
+    anyway)."""
+    param = next(network.parameters(), None) if isinstance(network, torch.nn.Module) else None
+    net_input = x if param is None or autocast_dtype is not None else x.to(param.dtype)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+
+    def call(images: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+        return network(images.contiguous(memory_format=layout), levels)
+
+    enabled = autocast_dtype is not None
+    with torch.autocast(x.device.type, dtype=autocast_dtype or torch.float32, enabled=enabled, cache_enabled=cache_casts):
+        out = call(net_input, labels) if call_size is None else fixed_shape_call(call, net_input, labels, call_size)
+    return out.float()
