@@ -20,9 +20,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from lit_sampler.data.fastmri import DataError, find_h5_files
-from lit_sampler.data.ismrmrd_raw import RawOptions, is_ismrmrd_file
+from lit_sampler.data.ismrmrd_header import is_ismrmrd_file
+from lit_sampler.data.ismrmrd_raw import RawOptions
 from lit_sampler.data.raw_prepare import convert_ismrmrd
+from lit_sampler.data.selection import find_h5_files
+from lit_sampler.errors import DataError
 
 
 def _selection(text: str):
