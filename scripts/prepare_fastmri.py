@@ -30,16 +30,12 @@ import numpy as np
 import torch
 
 from lit_sampler.data.espirit import add_espirit_arguments, espirit_maps
-from lit_sampler.data.fastmri import (
-    DataError,
-    find_h5_files,
-    inspect_volume,
-    read_slice,
-    select_slices,
-    write_volume,
-)
+from lit_sampler.data.fastmri import inspect_volume, read_slice
+from lit_sampler.data.fastmri_write import write_volume
 from lit_sampler.data.geometry import Geometry, as_size
-from lit_sampler.data.ismrmrd_raw import is_ismrmrd_file
+from lit_sampler.data.ismrmrd_header import is_ismrmrd_file
+from lit_sampler.data.selection import find_h5_files, select_slices
+from lit_sampler.errors import DataError
 
 
 def parse_slices(text):

@@ -21,10 +21,11 @@ import sys
 from pathlib import Path
 
 from lit_sampler.data.espirit import add_espirit_arguments
-from lit_sampler.data.fastmri import find_h5_files
-from lit_sampler.errors import DataError
-from lit_sampler.data.ismrmrd_raw import RawOptions, is_ismrmrd_file
+from lit_sampler.data.ismrmrd_header import is_ismrmrd_file
+from lit_sampler.data.ismrmrd_raw import RawOptions
 from lit_sampler.data.raw_prepare import convert_ismrmrd
+from lit_sampler.data.selection import find_h5_files
+from lit_sampler.errors import DataError
 
 
 def _selection(text: str):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from lit_sampler.data.fastmri import write_volume
+from lit_sampler.data.fastmri_write import write_volume
 from lit_sampler.data.geometry import rss
 from lit_sampler.data.phantoms import demo_volume
 from lit_sampler.seeding import seeded_generator

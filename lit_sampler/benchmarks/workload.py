@@ -10,7 +10,7 @@ from typing import Optional
 import torch
 
 from ..data import FastMRIDataModule
-from ..data.fastmri import write_volume
+from ..data.fastmri_write import write_volume
 from ..data.geometry import rss
 from ..data.phantoms import demo_volume
 from ..masks import EquispacedLineMask

@@ -9,9 +9,12 @@ from .posterior import FastMRIDataModule, ItemRef
 from .prior import PriorDataModule
 from .source import FastMRISource
 from .training_data import TrainingDataModule
-from .fastmri import VolumeInfo, find_h5_files, inspect_volume, read_slice, select_slices, write_volume
+from .fastmri import VolumeInfo, inspect_volume, read_slice
+from .fastmri_write import write_volume
 from .geometry import Geometry, mvue, rss
-from .transforms import MaskFunc, MeasurementTransform, SliceLoader, default_mask, parse_snr_range
+from .selection import find_h5_files, select_slices
+from .slice_loader import SliceLoader
+from .transforms import MaskFunc, MeasurementTransform, default_mask, parse_snr_range
 
 __all__ = [
     "DataError",
