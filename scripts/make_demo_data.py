@@ -48,7 +48,7 @@ import torch
 from lit_sampler.coils import rss
 from lit_sampler.data import anatomy
 from lit_sampler.data.espirit import espirit_maps
-from lit_sampler.data.fastmri import write_volume
+from lit_sampler.data.fastmri_write import write_volume
 from lit_sampler.data.phantoms import demo_volume
 from lit_sampler.seeding import seeded_generator
 

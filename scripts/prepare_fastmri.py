@@ -29,17 +29,13 @@ import h5py
 import numpy as np
 import torch
 
-from lit_sampler.data.espirit import espirit_maps
-from lit_sampler.data.fastmri import (
-    DataError,
-    find_h5_files,
-    inspect_volume,
-    read_slice,
-    select_slices,
-    write_volume,
-)
+from lit_sampler.data.espirit import add_espirit_arguments, espirit_maps
+from lit_sampler.data.fastmri import inspect_volume, read_slice
+from lit_sampler.data.fastmri_write import write_volume
 from lit_sampler.data.geometry import Geometry, as_size
-from lit_sampler.data.ismrmrd_raw import is_ismrmrd_file
+from lit_sampler.data.ismrmrd_header import is_ismrmrd_file
+from lit_sampler.data.selection import find_h5_files, select_slices
+from lit_sampler.errors import DataError
 
 
 def parse_slices(text):
@@ -108,10 +104,7 @@ def main(argv=None) -> int:
     parser.add_argument("--image-size", type=int, nargs="+", default=None, help="H W (or N); default: keep")
     parser.add_argument("--crop", choices=("csgm", "image"), default="csgm")
     parser.add_argument("--slices", default=None, help="all | middle | a:b | 3,4,5 (default all)")
-    parser.add_argument("--calib-width", type=int, default=24)
-    parser.add_argument("--kernel-width", type=int, default=6)
-    parser.add_argument("--thresh", type=float, default=0.02, help="singular-value threshold (× σ_max)")
-    parser.add_argument("--eig-crop", type=float, default=0.95, help="keep maps where the eigenvalue exceeds this")
+    add_espirit_arguments(parser)
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     image_size = None

@@ -20,9 +20,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from lit_sampler.data.fastmri import DataError, find_h5_files
-from lit_sampler.data.ismrmrd_raw import RawOptions, is_ismrmrd_file
+from lit_sampler.data.espirit import add_espirit_arguments
+from lit_sampler.data.ismrmrd_header import is_ismrmrd_file
+from lit_sampler.data.ismrmrd_raw import RawOptions
 from lit_sampler.data.raw_prepare import convert_ismrmrd
+from lit_sampler.data.selection import find_h5_files
+from lit_sampler.errors import DataError
 
 
 def _selection(text: str):
@@ -38,10 +41,7 @@ def main(argv=None) -> int:
     parser.add_argument("--contrast", type=int, default=None, help="contrast (echo) index to keep")
     parser.add_argument("--no-whiten", action="store_true", help="do not pre-whiten with the noise scan")
     parser.add_argument("--no-maps", action="store_true", help="skip ESPIRiT (maps come from elsewhere, e.g. BART)")
-    parser.add_argument("--calib-width", type=int, default=24)
-    parser.add_argument("--kernel-width", type=int, default=6)
-    parser.add_argument("--thresh", type=float, default=0.02, help="singular-value threshold (× σ_max)")
-    parser.add_argument("--eig-crop", type=float, default=0.95, help="keep maps where the eigenvalue exceeds this")
+    add_espirit_arguments(parser)
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     options = RawOptions(

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from lit_sampler.data.fastmri import write_volume
 from lit_sampler.coils import rss
+from lit_sampler.data.fastmri_write import write_volume
 from lit_sampler.data.phantoms import demo_volume
 from lit_sampler.seeding import seeded_generator
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from lit_sampler.data import DataError, FastMRIDataModule, TrainingDataModule
-from lit_sampler.data.fastmri import find_h5_files, inspect_volume, read_slice, select_slices
+from lit_sampler.data.fastmri import inspect_volume, read_slice
+from lit_sampler.data.selection import find_h5_files, select_slices
 
 
 def raises(message: str):

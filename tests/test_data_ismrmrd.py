@@ -16,8 +16,9 @@ import torch
 from ismrmrd_files import Header, Scan, correlated_noise, known_volume, noise_mixing, write_ismrmrd
 from lit_sampler.data import DataError, FastMRIDataModule
 from lit_sampler.data.espirit import espirit_maps
-from lit_sampler.data.fastmri import write_volume
-from lit_sampler.data.ismrmrd_raw import RawOptions, is_ismrmrd_file, read_ismrmrd
+from lit_sampler.data.fastmri_write import write_volume
+from lit_sampler.data.ismrmrd_header import is_ismrmrd_file
+from lit_sampler.data.ismrmrd_raw import RawOptions, read_ismrmrd
 from lit_sampler.data.raw_prepare import cached_path, convert_ismrmrd
 from lit_sampler.masks import RandomLineMask
 

@@ -11,7 +11,7 @@ import torch
 
 from ..coils import rss
 from ..data import FastMRIDataModule
-from ..data.fastmri import write_volume
+from ..data.fastmri_write import write_volume
 from ..data.phantoms import demo_volume
 from ..masks import EquispacedLineMask
 from ..models import VARIANTS

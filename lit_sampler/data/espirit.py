@@ -147,3 +147,12 @@ def espirit_volume(kspace: torch.Tensor, progress: Optional[callable] = None, **
         if progress is not None:
             progress(1)
     return out
+
+
+def add_espirit_arguments(parser) -> None:
+    """The ESPIRiT options of the preparation scripts (``--calib-width``, ``--kernel-width``,
+    ``--thresh``, ``--eig-crop``), with :func:`espirit_maps`' defaults."""
+    parser.add_argument("--calib-width", type=int, default=24)
+    parser.add_argument("--kernel-width", type=int, default=6)
+    parser.add_argument("--thresh", type=float, default=0.02, help="singular-value threshold (× σ_max)")
+    parser.add_argument("--eig-crop", type=float, default=0.95, help="keep maps where the eigenvalue exceeds this")

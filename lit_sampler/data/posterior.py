@@ -10,13 +10,15 @@ import pytorch_lightning as pl
 import torch
 
 from ..noise import snr_label
-from .fastmri import SliceSpec, VolumeInfo
+from .fastmri import VolumeInfo
 from .geometry import CropMode, ImageSize
 from ..export import file_voxel_size, output_voxel_size
 from .ismrmrd_raw import RawOptions
 from .items import ItemKey, MeasurementBatch, PredictItems
+from .selection import SliceSpec
+from .slice_loader import PreparedSlice, SliceLoader
 from .source import DataPath, FastMRISource, TargetKind, check_count
-from .transforms import MaskFunc, Measurement, MeasurementTransform, PreparedSlice, SliceLoader, parse_snr_range
+from .transforms import MaskFunc, Measurement, MeasurementTransform, parse_snr_range
 
 
 @dataclass(frozen=True)

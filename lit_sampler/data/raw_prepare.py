@@ -2,11 +2,11 @@
 
 One conversion (:func:`convert_ismrmrd`) backs both ``scripts/prepare_ismrmrd.py`` and the data
 modules, which read ISMRMRD files directly: :func:`resolve_raw_files` recognises ISMRMRD files by
-content (:func:`~lit_sampler.data.ismrmrd_raw.is_ismrmrd_file`), converts each once into the
+content (:func:`~lit_sampler.data.ismrmrd_header.is_ismrmrd_file`), converts each once into the
 cache, and hands the cached path on, so everything after file discovery is the fastMRI path,
 unchanged.
 
-Prepared file (our fastMRI layout, :func:`lit_sampler.data.fastmri.write_volume`):
+Prepared file (our fastMRI layout, :func:`lit_sampler.data.fastmri_write.write_volume`):
 
 * ``kspace`` ``[slices, coils, H, W]`` complex64 (whitened, readout oversampling removed);
 * ``sens_maps`` like it: ESPIRiT (:func:`lit_sampler.data.espirit.espirit_maps`) per slice from the
@@ -40,9 +40,10 @@ import torch
 
 from .espirit import espirit_maps
 from ..errors import DataError
-from .fastmri import write_volume
+from .fastmri_write import write_volume
 from .geometry import padding_free_width
-from .ismrmrd_raw import RawOptions, RawVolume, is_ismrmrd_file, read_ismrmrd
+from .ismrmrd_header import is_ismrmrd_file
+from .ismrmrd_raw import RawOptions, RawVolume, read_ismrmrd
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional, Sequence, Union
 
 from ..errors import DataError
-from .fastmri import SliceSpec, VolumeInfo, find_h5_files, inspect_volume, select_all_slices
+from .fastmri import VolumeInfo, inspect_volume
 from .geometry import CropMode, Geometry, ImageSize, as_size
 from .ismrmrd_raw import RawOptions
 from .measured_noise import check_measured_data
 from .raw_prepare import resolve_raw_files
-from .transforms import MaskFunc, MeasurementTransform, SliceLoader, resolve_target
+from .selection import SliceSpec, find_h5_files, select_all_slices
+from .slice_loader import SliceLoader
+from .transforms import MaskFunc, MeasurementTransform, resolve_target
 
 TargetKind = Literal["auto", "mvue", "rss", "none"]
 DataPath = Union[str, list[str]]

@@ -11,10 +11,12 @@ from torch.utils.data import DataLoader, Dataset
 from ..errors import DataError
 from ..fft import complex_to_channels
 from ..seeding import seeded_generator
-from .fastmri import SliceSpec, VolumeInfo
+from .fastmri import VolumeInfo
 from .geometry import CropMode, ImageSize
+from .selection import SliceSpec
 from .source import DataPath, FastMRISource, TargetKind, check_count
-from .transforms import MaskFunc, MeasurementTransform, SliceLoader
+from .slice_loader import SliceLoader
+from .transforms import MaskFunc, MeasurementTransform
 
 
 class TrainingImages(Dataset):

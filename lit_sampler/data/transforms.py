@@ -1,9 +1,9 @@
-"""From a stored slice to one measurement: geometry, mask, SNR noise, per-slice scale.
+"""From a loaded slice to one measurement: target, mask, SNR noise, per-slice scale.
 
 For one item ``(file, slice, SNR)`` (DESIGN.md):
 
 1. read the slice, apply the geometry (:class:`lit_sampler.data.geometry.Geometry`):
-   ``k [coils, H, W]``, maps ``S`` (or none);
+   ``k [coils, H, W]``, maps ``S`` (or none) — :class:`~lit_sampler.data.slice_loader.SliceLoader`;
 2. ground truth ``x★ = combine(k, S)`` (MVUE or RSS, see :mod:`~lit_sampler.coils`) from the
    fully sampled k-space, unless the stored k-space is already undersampled;
 3. mask ``M``: the file's ``mask`` (when ``use_file_mask``), else ``mask_fn((H, W), g)`` with
@@ -36,9 +36,9 @@ from ..masks import mask_generator
 from ..noise import add_measurement_noise, is_noiseless, snr_label
 from ..seeding import seeded_generator
 from ..errors import DataError
-from .fastmri import VolumeInfo, read_slice
-from .geometry import Geometry
+from .fastmri import VolumeInfo
 from .measured_noise import measured_noise_var
+from .slice_loader import PreparedSlice, expand_mask
 
 TARGET_KINDS = ("auto", "mvue", "rss", "none")
 MASK_SEEDS = ("run", "fastmri")
@@ -127,81 +127,6 @@ def resolve_target(volume: VolumeInfo, target: str, require_maps: bool) -> tuple
     if target == "none":
         return "none", "mvue" if can_mvue else "rss"
     return target, target
-
-
-@dataclass
-class PreparedSlice:
-    """One slice after the geometry.
-
-    Attributes:
-        kspace: ``[coils, H, W]`` complex64, fully sampled (or as stored when ``undersampled``).
-        maps: ``[coils, H, W]`` complex64 or ``None`` (single-coil, or RSS without maps).
-        file_mask: stored mask ``[1, H, W]`` float32 or ``None``.
-        undersampled: the stored k-space is zero wherever the stored mask is (no ground truth).
-    """
-
-    volume: VolumeInfo
-    slice_num: int
-    kspace: torch.Tensor
-    maps: Optional[torch.Tensor]
-    file_mask: Optional[torch.Tensor]
-    undersampled: bool
-
-    @property
-    def where(self) -> str:
-        return f"{self.volume.path}: slice {self.slice_num}"
-
-
-def expand_mask(mask: torch.Tensor, shape: tuple[int, int], where: str) -> torch.Tensor:
-    """A mask ``[W]``, ``[1, W]`` or ``[H, W]`` → float32 ``[1, H, W]`` 0/1."""
-    mask = torch.as_tensor(mask)
-    if mask.dim() == 1:
-        mask = mask[None]
-    if mask.dim() == 3 and mask.shape[0] == 1:
-        mask = mask[0]
-    if mask.dim() != 2 or mask.shape[-1] != shape[1] or mask.shape[0] not in (1, shape[0]):
-        raise DataError(
-            f"{where}: mask has shape {list(mask.shape)} but k-space [H, W] = {list(shape)} needs "
-            f"[1, {shape[1]}] or [{shape[0]}, {shape[1]}]"
-        )
-    return torch.broadcast_to((mask != 0).to(torch.float32), shape)[None].clone()
-
-
-class SliceLoader:
-    """Reads one slice of a volume, checks it, and applies the geometry.
-
-    Args:
-        geometry: the :class:`Geometry`.
-        use_file_mask: honour a ``mask`` dataset stored in the file.
-        read_maps: whether maps are needed at all.
-    """
-
-    def __init__(self, geometry: Geometry, use_file_mask: bool = True, read_maps: bool = True):
-        self.geometry = geometry
-        self.use_file_mask = use_file_mask
-        self.read_maps = read_maps
-
-    def __call__(self, volume: VolumeInfo, slice_num: int) -> PreparedSlice:
-        raw = read_slice(volume, slice_num, read_maps=self.read_maps)
-        where = f"{volume.path}: slice {slice_num}"
-        file_mask = raw.file_mask if self.use_file_mask else None
-        undersampled = False
-        if file_mask is not None:
-            full = torch.broadcast_to(file_mask, raw.kspace.shape[-2:])
-            undersampled = not bool((raw.kspace * (1 - full)).abs().amax() > 0)
-        kspace, maps, file_mask = self.geometry.apply(
-            raw.kspace, raw.maps, file_mask, where, drop_padding=not undersampled
-        )
-        if file_mask is not None:
-            file_mask = expand_mask(file_mask, tuple(kspace.shape[-2:]), where)
-        return PreparedSlice(
-            volume=volume,
-            slice_num=slice_num,
-            kspace=kspace.to(torch.complex64).contiguous(),
-            maps=None if maps is None else maps.to(torch.complex64).contiguous(),
-            file_mask=file_mask,
-            undersampled=undersampled,
-        )
 
 
 @dataclass
