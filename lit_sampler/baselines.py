@@ -14,7 +14,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+
+import numpy as np
 import torch
 
 from .operators import LinearOperator, normal_of
@@ -67,7 +70,7 @@ def cg_sense(operator: LinearOperator, y: torch.Tensor, iterations: int = 10, to
     return x
 
 
-def _sigpy_mri():
+def sigpy_mri_app():
     try:
         import sigpy.mri.app as app
     except ImportError:
@@ -100,11 +103,26 @@ def compressed_sensing(
     Returns:
         The complex image ``[H, W]`` (complex64, on ``kspace``'s device).
     """
-    app = _sigpy_mri()
+    app = sigpy_mri_app()
     check_cs_lambda(method, lamda)
     y = kspace.detach().cpu().numpy().astype("complex128")
     maps = sens_maps.detach().cpu().numpy().astype("complex128")
     weights = torch.broadcast_to(mask.detach().cpu().reshape(mask.shape[-2:]).double(), kspace.shape[-2:]).numpy()
     solver = app.L1WaveletRecon if method == "l1_wavelet" else app.TotalVariationRecon
-    image = solver(y, maps, float(lamda), weights=weights, max_iter=int(iterations), show_pbar=False).run()
+    with _numpy_global_seed(0):
+        image = solver(y, maps, float(lamda), weights=weights, max_iter=int(iterations), show_pbar=False).run()
     return torch.from_numpy(image).to(torch.complex64).to(kspace.device)
+
+
+@contextlib.contextmanager
+def _numpy_global_seed(seed: int):
+    """Run with numpy's global RNG seeded, and restore its state afterwards. Why: sigpy's solvers
+    start their step-size power iteration (``MaxEig``) from a vector drawn from numpy's global RNG,
+    which made a baseline depend on everything drawn before it (run order, resume, other items).
+    Seeded per call, an item's baseline depends on its own data alone; restored, nothing else sees it."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)

@@ -150,7 +150,7 @@ class LangevinSampler(pl.LightningModule):
         compile: bool = False,
         compile_mode: str | None = None,
         batch_invariant: bool = True,
-        call_size: int = 8,
+        call_size: int = 4,
         cuda_graph: bool = False,
     ):
         super().__init__()
@@ -195,7 +195,7 @@ class LangevinSampler(pl.LightningModule):
             self._compiled["network"] = torch.compile(self.score_model, mode=self.hparams.compile_mode)
         return self._compiled["network"]
 
-    def _score(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def score(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """s(x, i) in float32; the network alone runs under the trainer's autocast dtype."""
         fixed = self.hparams.batch_invariant and x.device.type == "cpu"
         return call_network(self._network(), x, labels, autocast_dtype=self._autocast_dtype,
@@ -263,7 +263,7 @@ class LangevinSampler(pl.LightningModule):
             starts = [schedule.levels[0]] * len(batch) if prior else self._start_levels(batch)
             estimate = cg if schedule.init == "cg_sense" else (None if prior else batch.zero_filled)
             x = annealed_langevin(
-                self._score,
+                self.score,
                 self._initial_state(shape, generators, starts, estimate),
                 self.sigmas,
                 step_size=self.step_size,

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from .baselines import CS_METHODS
+from .baselines import check_cs_lambda
 from .schedules import technique4_step_size
 
 
@@ -76,17 +76,18 @@ def default_step_size(sigmas: torch.Tensor, steps_each: int) -> float:
 
 
 def check_cs_lambdas(cs_lambdas) -> None:
-    """Known methods, λ ≥ 0, and sigpy importable (at configuration time, not after the first chain)."""
+    """Every configured (method, λ) valid, and sigpy importable (at configuration time, not after the
+    first chain)."""
     for method, value in (cs_lambdas or {}).items():
-        if method not in CS_METHODS:
-            raise ValueError(f"cs_lambdas: unknown method {method!r}; expected one of {list(CS_METHODS)}")
         for lamda in (value.values() if isinstance(value, dict) else [value]):
-            if not float(lamda) >= 0:
-                raise ValueError(f"cs_lambdas.{method}: λ must be >= 0, got {lamda}")
+            try:
+                check_cs_lambda(method, float(lamda))
+            except ValueError as error:
+                raise ValueError(f"cs_lambdas: {error}") from None
     if cs_lambdas:
-        from .baselines import _sigpy_mri
+        from .baselines import sigpy_mri_app
 
-        _sigpy_mri()
+        sigpy_mri_app()
 
 
 def cs_lambda_at(cs_lambdas, method: str, snr_db: float) -> float | None:

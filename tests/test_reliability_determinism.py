@@ -1,6 +1,6 @@
 """Guarantee 2 (determinism): one config gives bit-identical volumes, metrics.csv,
 volume_metrics.csv and summary.csv on CPU whatever the batch size (1, 3, 4, 8, 16: below, at and
-above the network's fixed call size of 8, so calls are padded, exact and chunked), the number of
+above the network's fixed call size of 4, so calls are padded, exact and chunked), the number of
 DataLoader workers, the order of the items, and the number of DDP processes (1 vs 2, gloo)."""
 
 from __future__ import annotations

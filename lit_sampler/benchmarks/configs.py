@@ -55,7 +55,7 @@ class RunConfig:
     compile: bool = False
     compile_mode: Optional[str] = None
     batch_invariant: bool = True
-    call_size: int = 8  # the module's default (network calls of exactly this many items when batch_invariant)
+    call_size: int = 4  # the module's default (network calls of exactly this many items when batch_invariant)
     inference_mode: bool = True
     cuda_graph: bool = False
     levels: Optional[int] = None  # override Setup.levels (e.g. bf16 on a CPU without bf16 units)
@@ -71,7 +71,7 @@ class RunConfig:
         parts += ["cuda_graph"] * self.cuda_graph
         parts += ["no inference_mode"] * (not self.inference_mode)
         parts += ["batched network (batch_invariant off)"] * (not self.batch_invariant)
-        parts += [f"fixed calls of {self.call_size}"] * (self.batch_invariant and self.call_size != 8)
+        parts += [f"fixed calls of {self.call_size}"] * (self.batch_invariant and self.call_size != 4)
         return ", ".join(parts)
 
 
@@ -132,12 +132,13 @@ def default_configs(setup: Setup, quick: bool) -> list[RunConfig]:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # the demo network (configs/train_demo.yaml: NCSNv2, ngf 16, 48x48, 200 levels), short chains
+    # a small NCSNv2 (ngf 16, 48x48, 200 levels, random weights), short chains
     "quick": dict(levels=5, steps_each=2, files=1, slices=2, snrs=[None, 20.0], samples=1),
     "cpu": dict(levels=25, steps_each=2, files=2, slices=2, snrs=[None, 20.0], samples=1),
-    # configs/demo.yaml's chain (random weights unless --checkpoint demo/model.ckpt): 4 files x 2 slices x
-    # SNR {20, 5} dB, 200 levels x 1 + denoise, CG-SENSE 10 iterations
-    "demo": dict(levels=200, steps_each=1, files=4, slices=2, snrs=[20.0, 5.0], samples=1, final_denoise=True,
+    # configs/demo.yaml's chain on its network's shape (demo/model.ckpt: NCSNv2 ngf 24, 64x64, 200 levels;
+    # random weights unless --checkpoint demo/model.ckpt): 4 files x 2 slices x SNR {20, 5} dB,
+    # 200 levels x 1 + denoise, CG-SENSE 10 iterations
+    "demo": dict(ngf=24, size=64, levels=200, steps_each=1, files=4, slices=2, snrs=[20.0, 5.0], samples=1, final_denoise=True,
                  cg_iterations=10, noise_boost=2.0, step_size=1e-4),
     # the reference architecture: configs/fastmri.yaml (Jalal et al.'s brain prior), 20 levels x 3 steps timed
     "reference": dict(variant="NCSNv2Deepest", ngf=128, size=384, coils=16, num_classes=2311, sigma_begin=232.0,

@@ -35,6 +35,7 @@ def run_benchmark(setup: Setup, configs: list[RunConfig], workdir: Path, instrum
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
     prepared = prepare(setup, workdir)
+    setup = prepared.setup
     loadavg_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     rows: list[dict] = []
     bare: Optional[dict] = None

@@ -108,8 +108,8 @@ def run_predict(prepared: Prepared, cfg: RunConfig, instrument: bool, samples: O
         warmup = time.perf_counter() - start
         hp.sigma_offset, hp.steps_each, hp.final_denoise, hp.cg_iterations = saved
 
-    timer = NetworkTimer(module._score, device, timed=instrument and not cfg.cuda_graph)
-    module._score = timer  # predict_step hands self._score to the sampler: the instance attribute wins
+    timer = NetworkTimer(module.score, device, timed=instrument and not cfg.cuda_graph)
+    module.score = timer  # predict_step hands self.score to the sampler: the instance attribute wins
     chain = {"s": 0.0}
     predict_step = module.predict_step
 
@@ -128,13 +128,13 @@ def run_predict(prepared: Prepared, cfg: RunConfig, instrument: bool, samples: O
         trainer.predict(module, datamodule=dm, return_predictions=False)
         sync(device)
         wall = time.perf_counter() - start
-    del module.predict_step, module._score
+    del module.predict_step, module.score
     module.to(device)  # the strategy's teardown may have moved it back to the CPU
     row = dict(
         items=sum(batches), levels=cfg.levels or s.levels, steps_each=cfg.steps_each or s.steps_each,
         image_evals=sum(batches) * steps, network_calls=timer.calls, wall_s=wall, chain_s=chain["s"],
         warmup_s=warmup, network_s=timer.seconds if timer.timed else None,
-        network_standalone_s=standalone_network_seconds(module._score, shapes, s.size, device),
+        network_standalone_s=standalone_network_seconds(module.score, shapes, s.size, device),
         peak_mem_bytes=memory.peak, peak_mem_delta_bytes=memory.delta, peak_live_delta_bytes=memory.heap_delta,
         output_dir=str(output_dir / "run"),
     )

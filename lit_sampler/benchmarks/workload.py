@@ -3,6 +3,7 @@ random-weight checkpoint (so the real ``checkpoint:`` loading path runs), FLOPs 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -14,7 +15,7 @@ from ..data import FastMRIDataModule
 from ..data.fastmri_write import write_volume
 from ..data.phantoms import demo_volume
 from ..masks import EquispacedLineMask
-from ..models import VARIANTS
+from ..models import VARIANTS, describe_checkpoint
 from ..seeding import seeded_generator
 from .configs import Setup
 
@@ -59,6 +60,10 @@ def network_flops(setup: Setup) -> int:
 
 def prepare(setup: Setup, workdir: Path) -> Prepared:
     """Write the data and a random-weight checkpoint (its ``sigmas`` buffer included) into ``workdir``."""
+    if setup.checkpoint:  # describe the network that runs (FLOPs, the Setup line), not the preset's
+        info = describe_checkpoint(setup.checkpoint)
+        setup = dataclasses.replace(setup, variant=info.variant, ngf=info.ngf, num_classes=info.num_classes,
+                                    sigma_begin=info.sigma_max, sigma_end=info.sigma_min)
     data_dir = workdir / "data"
     write_phantoms(data_dir, setup)
     kwargs = dict(in_channels=2, ngf=setup.ngf, num_classes=setup.num_classes,
