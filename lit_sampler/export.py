@@ -35,7 +35,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .atomic import atomic_write_bytes
+from .atomic import atomic_target, atomic_write_bytes
 from .noise import snr_label
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 FORMATS = ("nifti", "png")
 INSTALL_HINT = "pip install 'lit_sampler[export]'"
 PNG_MIN_PIXELS = 256
-PNG_DPI = 110  # what report.save_png writes
 
 
 def check_formats(formats: Optional[Sequence[str]]) -> tuple[str, ...]:
@@ -141,20 +140,16 @@ def nifti_bytes(volume: np.ndarray, voxel: Optional[Sequence[float]], descriptio
 
 
 def png_slice(image: np.ndarray, vmax: float, path: Path) -> None:
-    """One slice as a grey-scale PNG windowed to ``[0, vmax]`` (via :func:`lit_sampler.report.save_png`)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .figures import save_png
+    """One slice as a grey-scale PNG windowed to ``[0, vmax]``, pixel for pixel: no axes, no margins,
+    no interpolation (each pixel a ``zoom × zoom`` block, so that small images stay visible)."""
+    import matplotlib.image as mpimg
 
     height, width = image.shape
     zoom = max(1, math.ceil(PNG_MIN_PIXELS / min(height, width)))
-    fig, axis = plt.subplots(figsize=(width * zoom / PNG_DPI, height * zoom / PNG_DPI))
-    axis.imshow(np.nan_to_num(image), cmap="gray", vmin=0, vmax=vmax or 1.0, interpolation="nearest")
-    axis.set_axis_off()
-    save_png(fig, path)
+    scaled = np.clip(np.nan_to_num(image) / (vmax or 1.0), 0.0, 1.0)
+    pixels = np.kron(scaled, np.ones((zoom, zoom)))
+    with atomic_target(path) as temporary:
+        mpimg.imsave(temporary, pixels, cmap="gray", vmin=0.0, vmax=1.0, format="png")
 
 
 def export_volume(run_dir: Path, volume: dict[str, Any], formats: Sequence[str],

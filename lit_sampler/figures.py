@@ -41,7 +41,7 @@ def figure_panels(volumes: list[dict[str, Any]], figure_slices: int) -> list[tup
                 panels.append(("|error|", np.abs(recon - target)))
             if max(volume["num_samples"]) > 1:
                 panels.append(("std", volume["std"][i].numpy()))
-            label = f"{snr:g} dB" if math.isfinite(snr) else "no noise"
+            label = f"{snr:g} dB" if math.isfinite(snr) else "no added noise"
             rows.append((f"{volume['fname']} s{volume['slices'][i]} · {label}", panels))
     return rows
 

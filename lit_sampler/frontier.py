@@ -184,7 +184,7 @@ def plot_frontier(path: Path, rows: list[dict[str, Any]]) -> None:
         axis.set_xscale("log")
         axis.set_xlabel("network evaluations per item (NFE)")
         axis.set_ylabel("PSNR (dB)")
-        axis.set_title("no noise" if not math.isfinite(snr) else f"{snr:g} dB")
+        axis.set_title("no added noise" if not math.isfinite(snr) else f"{snr:g} dB")
         axis.grid(True, which="both", alpha=0.3)
     axes[0][-1].legend(fontsize=7, loc="lower right")
     save_png(fig, path)

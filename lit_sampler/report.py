@@ -197,7 +197,7 @@ def format_summary(table: list[dict[str, Any]]) -> str:
             # the recon line also when every item failed (no mean to show, but the count)
             if f"{method}_psnr" not in row and not (method == "recon" and row.get("failed")):
                 continue
-            label = f"{row['snr_db']:g} dB" if math.isfinite(row["snr_db"]) else "no noise"
+            label = f"{row['snr_db']:g} dB" if math.isfinite(row["snr_db"]) else "no added noise"
             nfe = f"{row['mean_nfe']:6.1f}" if method == "recon" and "mean_nfe" in row else f"{'':>6}"
             lines.append(
                 f"{label:>9}  {method:<15} {row.get(f'{method}_psnr', math.nan):9.2f} "

@@ -44,6 +44,10 @@ def test_nifti_layout_voxel_size_and_pngs(tmp_path):
                                volume["std"].numpy())
     png = matplotlib.image.imread(folder / "vol" / "mean_s0005.png")
     assert min(png.shape[:2]) >= 256 and png.shape[0] > png.shape[1]  # upscaled, portrait like the 8×6 slice
+    # pixel for pixel: each slice pixel is one zoom × zoom block of its value / the volume's maximum
+    zoom = png.shape[1] // 6
+    assert png.shape[:2] == (8 * zoom, 6 * zoom)
+    np.testing.assert_allclose(png[::zoom, ::zoom, 0], magnitude[1] / magnitude.max(), atol=2 / 255)  # 8 bits through a 256-entry colormap
     # the same volume gives the same bytes (gzip without a time stamp); one sample: no std
     again = export_volume(tmp_path / "again", volume, ("nifti",), voxel=(0.5, 0.75, 4.0))
     assert again[0].read_bytes() == (folder / "vol_mean.nii.gz").read_bytes()
