@@ -25,8 +25,8 @@ def job(tmp_path_factory):
     def run(name: str, model: dict) -> tuple[int, object]:
         out = root / name
         config = predict_config(root, checkpoint, root / "data", out, name=f"{name}.yaml", logger=False,
-                                # batched network calls (the default calls it per item on CPU, where
-                                # items cannot interact anyway): the poisoned item shares its calls
+                                # network calls of the whole batch (the default calls it in fixed
+                                # chunks of call_size): the poisoned item shares every call
                                 model={"steps_each": 2, "batch_invariant": False} | model, snr_range=[20],
                                 num_samples=3, batch_size=3)
         threads = torch.get_num_threads()
