@@ -19,7 +19,6 @@ empty batches (:meth:`MeasurementBatch.padding`) up to the world size; the modul
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
@@ -114,19 +113,6 @@ class MeasurementBatch:
     def padding(cls) -> "MeasurementBatch":
         empty = torch.zeros(0, dtype=torch.int64)
         return cls([], [], empty, empty, empty, torch.zeros(0), torch.zeros(0, 3, dtype=torch.int64), is_padding=True)
-
-    def select(self, index: Sequence[int]) -> "MeasurementBatch":
-        """The sub-batch of the items at ``index`` (in that order)."""
-        picked = torch.as_tensor(list(index), dtype=torch.long)
-        values: dict[str, Any] = {}
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, torch.Tensor):
-                value = value[picked]
-            elif isinstance(value, list):
-                value = [value[i] for i in picked.tolist()]
-            values[field.name] = value
-        return MeasurementBatch(**values)
 
 
 def group_into_batches(keys: Sequence[str], shape_of, batch_size: int) -> list[list[str]]:
