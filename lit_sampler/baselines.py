@@ -10,6 +10,8 @@
   ``total_variation``  min_x ½‖P F S x − y‖² + λ‖∇x‖₁, each for ``iterations`` iterations.
   λ is relative to the data scale (images normalised to a 99th percentile of 1); choose it on
   validation data (``scripts/tune_baselines.py``), never on the data you report.
+* ``varnet``: fastMRI's supervised E2E-VarNet (Sriram et al. 2020) on the same masked, noisy k-space
+  (:class:`lit_sampler.models.varnet.VarNetBaseline`, the optional ``varnet`` extra).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import torch
 from .operators import LinearOperator, normal_of
 
 # every estimate a run can report beside the reconstruction, in table order
-BASELINES = ("zero_filled", "cg_sense", "l1_wavelet", "total_variation")
+BASELINES = ("zero_filled", "cg_sense", "l1_wavelet", "total_variation", "varnet")
 CS_METHODS = ("l1_wavelet", "total_variation")
 METHODS = ("recon", *BASELINES)  # what the tables and volume files hold
 

@@ -17,7 +17,7 @@ from .volumes import shard_order
 
 def figure_panels(volumes: list[dict[str, Any]], figure_slices: int) -> list[tuple[str, list[tuple[str, np.ndarray]]]]:
     """Rows (one per SNR and shown slice) of (title, magnitude image) panels:
-    target | zero-filled | CS (L1-wavelet, else TV, when run) | reconstruction | error | std."""
+    target | zero-filled | CS (L1-wavelet, else TV, when run) | VarNet (when run) | reconstruction | error | std."""
     rows = []
     by_snr: dict[float, list] = defaultdict(list)
     for volume in volumes:
@@ -36,6 +36,8 @@ def figure_panels(volumes: list[dict[str, Any]], figure_slices: int) -> list[tup
                 if name in volume:
                     panels.append((title, volume[name][i].abs().numpy()))
                     break
+            if "varnet" in volume:
+                panels.append(("VarNet", volume["varnet"][i].abs().numpy()))
             panels.append(("reconstruction", recon))
             if "target" in volume:
                 panels.append(("|error|", np.abs(recon - target)))

@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .atomic import atomic_write_bytes
+from .baselines import BASELINES
 from .figures import save_png
 from .report import write_csv
 
@@ -114,7 +115,7 @@ def summarise_run(candidate: Candidate, rows: list[dict[str, Any]], wall_s: floa
             values = values[np.isfinite(values)]
             row[f"{metric}_mean"] = float(values.mean()) if values.size else math.nan
             row[f"{metric}_std"] = float(values.std()) if values.size else math.nan
-        for method in ("zero_filled", "cg_sense", "l1_wavelet", "total_variation"):
+        for method in BASELINES:
             values = np.array([_number(r.get(f"{method}_psnr")) for r in picked])
             values = values[np.isfinite(values)]
             if values.size:

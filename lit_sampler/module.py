@@ -26,6 +26,7 @@ from .fft import channels_to_complex, complex_to_channels
 from .metrics import item_quality, quality_metrics
 from .models import load_score_model
 from .models.network_call import call_network
+from .models.varnet import VarNetBaseline
 from .prediction import Prediction, add_measurement_outputs
 from .presets import Preset, StepsSpec, resolve_schedule
 from .sampling import GaussianDataConsistency, NormMatchedDataConsistency, annealed_langevin, randn_like
@@ -91,6 +92,9 @@ class LangevinSampler(pl.LightningModule):
             (``{"20": 3e-3, "5": 3e-2}``, keys as the SNR in dB is written; ``inf`` for no noise).
             Choose λ on validation data (``scripts/tune_baselines.py``).
         cs_iterations: iterations of each compressed-sensing solver.
+        varnet: fastMRI's E2E-VarNet as a supervised baseline on the same measurements
+            (``class_path: lit_sampler.models.varnet.VarNetBaseline`` with its ``checkpoint``; the
+            ``varnet`` extra): reported as ``varnet`` beside the other baselines.
         divergence_factor: an item has diverged once its RMS exceeds ``divergence_factor·(1 + σ_i)``
             (images are normalised to a 99th percentile of 1) or is not finite.
         fail_fast: stop the run at the first diverged item instead of recording it as failed.
@@ -143,6 +147,7 @@ class LangevinSampler(pl.LightningModule):
         cg_iterations: int = 10,
         cs_lambdas: dict[str, float | dict[str, float]] | None = None,
         cs_iterations: int = 100,
+        varnet: VarNetBaseline | None = None,
         divergence_factor: float = 100.0,
         fail_fast: bool = False,
         track_best_nrmse: bool = False,
@@ -154,7 +159,10 @@ class LangevinSampler(pl.LightningModule):
         cuda_graph: bool = False,
     ):
         super().__init__()
-        self.save_hyperparameters(ignore=["score_model"])
+        self.save_hyperparameters(ignore=["score_model", "varnet"])
+        self.varnet = varnet
+        if varnet is not None:  # what run_settings.json records of it (the module itself is not a setting)
+            self.hparams["varnet"] = {"checkpoint": varnet.checkpoint, **varnet.architecture}
         if (checkpoint is None) == (score_model is None):
             raise ValueError("give exactly one of `checkpoint` (a file) and `score_model` (a module)")
         network = load_score_model(checkpoint, use_ema=use_ema) if checkpoint is not None else score_model
@@ -278,6 +286,8 @@ class LangevinSampler(pl.LightningModule):
                 cuda_graph=self.hparams.cuda_graph,
             )
             cs = {} if prior else self._compressed_sensing(batch)
+            if self.varnet is not None and not prior:
+                cs["varnet"] = self.varnet(batch.kspace, batch.mask).to(torch.complex64)
         prediction = Prediction(
             item_key=list(batch.item_key), fname=list(batch.fname), slice_num=batch.slice_num.tolist(),
             sample_idx=batch.sample_idx.tolist(), snr_db=batch.snr_db.tolist(),

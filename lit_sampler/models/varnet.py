@@ -88,8 +88,8 @@ def read_varnet_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[s
     return state, saved
 
 
-def load_varnet(path: str | Path, **architecture: Optional[int]) -> torch.nn.Module:
-    """A ``fastmri.models.VarNet`` with the weights of ``path``, in eval mode.
+def load_varnet(path: str | Path, **architecture: Optional[int]) -> tuple[torch.nn.Module, dict[str, int]]:
+    """A ``fastmri.models.VarNet`` with the weights of ``path``, in eval mode, and its architecture.
 
     Architecture arguments left ``None`` come from the checkpoint (saved hyper-parameters, else the
     shapes of the state dict). A state dict that does not fit is one :class:`CheckpointError`
@@ -116,20 +116,20 @@ def load_varnet(path: str | Path, **architecture: Optional[int]) -> torch.nn.Mod
     if extra:
         raise CheckpointError(f"{path}: unexpected parameter {extra[0]!r} for VarNet with {given}")
     network.load_state_dict(state)
-    return network.eval()
+    return network.eval(), chosen
 
 
 def center_lines(mask: torch.Tensor) -> int:
-    """Fully sampled k-space columns around the centre ``W // 2`` in every row of a mask
-    ``[H, W]`` (``[1, W]`` for lines): the calibration width VarNet's sensitivity net keeps."""
-    full = mask.reshape(-1, mask.shape[-1]).bool().all(dim=0)
-    centre = full.shape[0] // 2
-    if not bool(full[centre]):
+    """The calibration width VarNet's sensitivity net keeps: the sampled run of columns around the
+    centre ``W // 2`` on the centre row of a mask ``[H, W]`` (``[1, W]`` for lines), made symmetric
+    about the centre as VarNet makes it (its block is centred; the shorter side sets it)."""
+    row = mask.reshape(-1, mask.shape[-1])[mask.reshape(-1, mask.shape[-1]).shape[0] // 2].bool()
+    centre = row.shape[0] // 2
+    if not bool(row[centre]):
         return 0
-    left = centre - int(torch.cumprod(full[:centre + 1].flip(0).int(), 0).sum()) + 1
-    right = centre + int(torch.cumprod(full[centre:].int(), 0).sum()) - 1
-    # VarNet keeps a block symmetric about the centre line: the shorter side sets it
-    return 2 * min(centre - left, right - centre) + 1
+    left = int(torch.cumprod(row[:centre + 1].flip(0).int(), 0).sum()) - 1
+    right = int(torch.cumprod(row[centre:].int(), 0).sum()) - 1
+    return 2 * min(left, right) + 1
 
 
 def varnet_inputs(kspace: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
@@ -168,8 +168,9 @@ class VarNetBaseline(torch.nn.Module):
                  pools: Optional[int] = None, sens_chans: Optional[int] = None, sens_pools: Optional[int] = None):
         super().__init__()
         self.checkpoint = str(checkpoint)
-        self.network = load_varnet(checkpoint, num_cascades=num_cascades, chans=chans, pools=pools,
-                                   sens_chans=sens_chans, sens_pools=sens_pools).requires_grad_(False)
+        network, self.architecture = load_varnet(checkpoint, num_cascades=num_cascades, chans=chans, pools=pools,
+                                                 sens_chans=sens_chans, sens_pools=sens_pools)
+        self.network = network.requires_grad_(False)
 
     def __repr__(self) -> str:  # what run_settings.json records
         return f"VarNetBaseline(checkpoint={self.checkpoint!r})"
