@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -37,8 +38,43 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def conjugate_gradient(apply: Callable[[torch.Tensor], torch.Tensor], rhs: torch.Tensor, x: torch.Tensor | None,
+                       iterations: int, tolerance: float = 1e-10) -> torch.Tensor:
+    """Solve ``apply(x) = rhs`` (``apply`` Hermitian positive semi-definite) by conjugate gradients
+    from ``x``, independently per batch item (per-item inner products: an item's iterates do not
+    depend on its batch).
+
+    Args:
+        apply: the operator, e.g. ``AᴴA`` or ``AᴴA + γ I``, on complex ``[B, …]``.
+        rhs, x: right-hand side and starting point, complex ``[B, …]`` (``x=None``: zero).
+        iterations: CG iterations (each costs one ``apply``; with a starting point, the first
+            residual costs one more).
+        tolerance: an item stops once ‖r‖ ≤ tolerance·‖r₀‖ (further steps would divide rounding
+            noise); never below 10 × the dtype's machine epsilon.
+    """
+    if x is None:
+        x, residual = torch.zeros_like(rhs), rhs.clone()
+    else:
+        residual = rhs - apply(x)
+    direction = residual.clone()
+    rr = _dot(residual, residual)
+    floor = rr * max(tolerance, 10 * torch.finfo(rhs.real.dtype).eps) ** 2
+    tiny = torch.finfo(rhs.real.dtype).tiny
+    for _ in range(iterations):
+        q = apply(direction)
+        active = rr > floor
+        step = torch.where(active, rr / _dot(direction, q).clamp_min(tiny), 0.0)
+        x = x + step * direction
+        residual = residual - step * q
+        rr_new = _dot(residual, residual)
+        direction = residual + (rr_new / rr.clamp_min(tiny)) * direction
+        rr = rr_new
+    return x
+
+
+@torch.no_grad()
 def cg_sense(operator: LinearOperator, y: torch.Tensor, iterations: int = 10, tolerance: float = 1e-10) -> torch.Tensor:
-    """Solve AᴴA x = Aᴴy by conjugate gradients, independently per batch item.
+    """Solve AᴴA x = Aᴴy by conjugate gradients from zero, independently per batch item.
 
     Args:
         operator: a :class:`~lit_sampler.operators.LinearOperator` (e.g.
@@ -54,22 +90,7 @@ def cg_sense(operator: LinearOperator, y: torch.Tensor, iterations: int = 10, to
         The least-squares image ``[B, H, W]`` (complex).
     """
     rhs = operator.adjoint(y)
-    x = torch.zeros_like(rhs)
-    residual = rhs.clone()
-    direction = residual.clone()
-    rr = _dot(residual, residual)
-    floor = rr * max(tolerance, 10 * torch.finfo(rhs.real.dtype).eps) ** 2
-    tiny = torch.finfo(rhs.real.dtype).tiny
-    for _ in range(iterations):
-        q = normal_of(operator, direction)
-        active = rr > floor
-        step = torch.where(active, rr / _dot(direction, q).clamp_min(tiny), 0.0)
-        x = x + step * direction
-        residual = residual - step * q
-        rr_new = _dot(residual, residual)
-        direction = residual + (rr_new / rr.clamp_min(tiny)) * direction
-        rr = rr_new
-    return x
+    return conjugate_gradient(lambda image: normal_of(operator, image), rhs, None, iterations, tolerance)
 
 
 def sigpy_mri_app():

@@ -1,7 +1,8 @@
-"""``python -m lit_sampler {predict,fit,frontier} --config …``: Lightning's CLI with our defaults.
+"""``python -m lit_sampler {predict,fit,frontier,calibrate} --config …``: Lightning's CLI with our defaults.
 
 ``frontier`` takes a ``predict`` config and runs a grid of schedules on its data
-(:mod:`lit_sampler.frontier`).
+(:mod:`lit_sampler.frontier`); ``calibrate`` runs a ``predict`` config on held-out data and fits the
+error bars' scale (:mod:`lit_sampler.calibrate`).
 
 Models and data modules are chosen in the config by ``class_path`` (``LangevinSampler`` and
 ``FastMRIDataModule`` / ``PriorDataModule`` for ``predict``; ``ScoreMatching`` and
@@ -98,6 +99,10 @@ def main(args: list[str] | None = None) -> None:
             from .frontier import run_frontier
 
             run_frontier(given[1:], lambda extra: build_cli(extra, run=False))
+        elif given[:1] == ["calibrate"]:
+            from .calibrate import run_calibrate
+
+            run_calibrate(given[1:], lambda extra: build_cli(extra, run=False))
         else:
             build_cli(args)
     except Exception as error:

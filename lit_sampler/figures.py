@@ -17,7 +17,9 @@ from .volumes import shard_order
 
 def figure_panels(volumes: list[dict[str, Any]], figure_slices: int) -> list[tuple[str, list[tuple[str, np.ndarray]]]]:
     """Rows (one per SNR and shown slice) of (title, magnitude image) panels:
-    target | zero-filled | CS (L1-wavelet, else TV, when run) | VarNet (when run) | reconstruction | error | std."""
+    target | zero-filled | CS (L1-wavelet, else TV, when run) | VarNet (when run) | reconstruction | error |
+    the calibrated error bar (half-width k·std of the interval, with a calibration) or the std.
+    Error, error bar and std share one grey scale per row, so a bar can be read against the error."""
     rows = []
     by_snr: dict[float, list] = defaultdict(list)
     for volume in volumes:
@@ -41,7 +43,11 @@ def figure_panels(volumes: list[dict[str, Any]], figure_slices: int) -> list[tup
             panels.append(("reconstruction", recon))
             if "target" in volume:
                 panels.append(("|error|", np.abs(recon - target)))
-            if max(volume["num_samples"]) > 1:
+            if "interval" in volume:  # the calibrated error bar, on the error's scale
+                level = volume["interval"]["level"]
+                half_width = (volume["upper"][i] - volume["mean"][i].abs()).numpy()
+                panels.append((f"{level:.0%} error bar", half_width))
+            elif max(volume["num_samples"]) > 1:
                 panels.append(("std", volume["std"][i].numpy()))
             label = f"{snr:g} dB" if math.isfinite(snr) else "no added noise"
             rows.append((f"{volume['fname']} s{volume['slices'][i]} · {label}", panels))
@@ -52,6 +58,11 @@ def prior_panels(shards: list[dict[str, Any]], count: int) -> list[tuple[str, li
     shown = sorted(shards, key=lambda s: s["sample_idx"])[:count]
     panels = [(f"sample {s['sample_idx']}", s["sample"][0].abs().numpy()) for s in shown]
     return [("prior samples", panels[i : i + 4]) for i in range(0, len(panels), 4)]
+
+
+def _is_spread(title: str) -> bool:
+    """Panels of errors and error bars (shown on their own common scale, not the image's)."""
+    return title in ("|error|", "std") or title.endswith("error bar")
 
 
 def save_figure(path: Path, rows: list[tuple[str, list[tuple[str, np.ndarray]]]]) -> None:
@@ -66,6 +77,8 @@ def save_figure(path: Path, rows: list[tuple[str, list[tuple[str, np.ndarray]]]]
     fig, axes = plt.subplots(len(rows), columns, figsize=(2.4 * columns, 2.5 * len(rows)), squeeze=False)
     for r, (label, panels) in enumerate(rows):
         vmax = float(np.nanmax(panels[0][1])) or 1.0
+        spreads = [np.nanmax(image) for title, image in panels if _is_spread(title)]
+        spread_max = float(max(spreads)) if spreads else None
         for c in range(columns):
             axis = axes[r][c]
             axis.set_xticks([])
@@ -74,7 +87,7 @@ def save_figure(path: Path, rows: list[tuple[str, list[tuple[str, np.ndarray]]]]
                 axis.axis("off")
                 continue
             title, image = panels[c]
-            axis.imshow(image, cmap="gray", vmin=0, vmax=vmax if title not in ("|error|", "std") else None)
+            axis.imshow(image, cmap="gray", vmin=0, vmax=spread_max if _is_spread(title) else vmax)
             axis.set_title(title, fontsize=9)
         axes[r][0].set_ylabel(label, fontsize=8)
     save_png(fig, path)

@@ -22,7 +22,10 @@ from .baselines import BASELINES, METHODS
 from .figures import figure_panels, log_to_tensorboard, prior_panels, save_figure
 from .metrics import QUALITY, volume_metrics
 from .noise import snr_label
-from .volumes import build_volume, group_volumes, shard_order, write_prior_samples, write_targets, write_volume
+from .slice_report import (
+    coverage_curve, format_uncertainty, save_calibration_figure, slice_rows, uncertainty_summary,
+)
+from .volumes import add_interval, build_volume, group_volumes, shard_order, write_prior_samples, write_targets, write_volume
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +41,17 @@ def assemble_run(
     save_samples: bool = True,
     volume_attrs: dict[str, dict[str, Any]] | None = None,
     export: tuple[str, ...] = (),
+    interval: tuple[Any, float] | None = None,
 ) -> None:
     """Turn the item shards of a run into its user-facing outputs (see :mod:`lit_sampler.writer`).
 
     Everything is computed from the shards sorted by item, so the files are bit-identical however
     the items were computed: in one run or resumed, in any order, batch size or number of processes.
     ``export`` (``"nifti"``, ``"png"``) also writes viewer-ready copies (:mod:`lit_sampler.export`),
-    with the voxel size of ``volume_attrs[fname]["voxel_size_mm"]`` when known.
+    with the voxel size of ``volume_attrs[fname]["voxel_size_mm"]`` when known. ``interval``:
+    ``(calibration, level)`` (:class:`lit_sampler.calibration.Calibration`): the calibrated interval
+    at that level goes into every volume file and the figure, its coverage into the tables and
+    ``calibration.png``.
     """
     if not shards:
         log.warning("no finished items in %s: nothing to assemble", run_dir)
@@ -54,6 +61,10 @@ def assemble_run(
         save_figure(run_dir / "figure.png", prior_panels(shards, figure_slices * 4))
         return
     volumes = [build_volume(group) for group in group_volumes(shards)]
+    calibration, level = interval if interval is not None else (None, None)
+    for volume in volumes:
+        if calibration is not None and max(volume["num_samples"]) > 1:
+            add_interval(volume, calibration.scale(snr_label(volume["snr_db"]), level), level)
     for volume in volumes:
         write_volume(run_dir, volume, settings, save_samples)
     if export:
@@ -67,10 +78,21 @@ def assemble_run(
     volume_rows = [row for row in (volume_metrics_row(v) for v in volumes) if row]
     if volume_rows:
         write_csv(run_dir / "volume_metrics.csv", volume_rows)
-    table = summary_rows(summarise_shards(shards), volume_rows)
+    per_slice = [row for volume in volumes for row in slice_rows(
+        volume, {volume["interval"]["level"]: volume["interval"]["k"]} if "interval" in volume else None)]
+    if per_slice:
+        write_csv(run_dir / "slice_metrics.csv", per_slice)
+    table = summary_rows(summarise_shards(shards), volume_rows, per_slice)
     if table:
         write_csv(run_dir / "summary.csv", table)
         print(format_summary(table))
+        spread = format_uncertainty(table)
+        if spread:
+            print(spread)
+    curve = coverage_curve(volumes, calibration)
+    if curve:
+        write_csv(run_dir / "coverage.csv", curve)
+        save_calibration_figure(run_dir / "calibration.png", curve)
     panels = figure_panels(volumes, figure_slices)
     save_figure(run_dir / "figure.png", panels)
     log_to_tensorboard(logger, shards, volume_rows, panels, table)
@@ -172,11 +194,15 @@ def std_error_correlation(target: torch.Tensor, estimate: torch.Tensor, std: tor
     return float(np.mean(values)) if values else math.nan
 
 
-def summary_rows(summary: list[dict[str, Any]], volume_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per SNR: means of per-slice metrics (from the module) and of per-volume fastMRI metrics."""
+def summary_rows(summary: list[dict[str, Any]], volume_rows: list[dict[str, Any]],
+                 per_slice: list[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """Per SNR: means of the per-item metrics (the module's), of the per-slice ones and of the
+    per-volume fastMRI metrics. ``recon_*`` is the reconstruction the user receives, the posterior
+    mean (per slice); each sample's own numbers are ``sample_*`` (the items' ``recon_*``)."""
     table = []
     for row in summary:
-        merged = dict(row)
+        merged = {("sample_" + k[len("recon_"):] if k.startswith("recon_") else k): v for k, v in row.items()}
+        merged.update(uncertainty_summary(list(per_slice), row["snr_db"]))
         volumes = [v for v in volume_rows if v["snr_db"] == row["snr_db"]]
         for key in sorted({k for v in volumes for k in v if "_" in k and k not in ("snr_db",)}):
             values = [v[key] for v in volumes if key in v]

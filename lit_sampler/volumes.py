@@ -14,6 +14,7 @@ import torch
 from .atomic import atomic_target
 from .baselines import BASELINES
 from .noise import snr_label
+from .uncertainty import magnitude_std
 
 
 def shard_order(shard: dict[str, Any]) -> tuple:
@@ -29,18 +30,20 @@ def group_volumes(shards: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 def build_volume(shards: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack the slices of one (file, SNR); the reconstruction is the posterior mean over samples
-    (diverged samples left out), ``std`` the per-pixel standard deviation of the samples."""
+    (diverged samples left out), ``std`` the per-pixel standard deviation of the samples'
+    magnitudes (Bessel-corrected: the error bar of the magnitude image, :mod:`lit_sampler.uncertainty`)."""
     by_slice: dict[int, list] = defaultdict(list)
     for shard in shards:
         by_slice[shard["slice_num"]].append(shard)
     slices = sorted(by_slice)
-    samples, means, stds = [], [], []
+    samples, means, stds, usables = [], [], [], []
     for s in slices:
         stack = torch.stack([item["reconstruction"] for item in by_slice[s]])
         usable = stack[[item["status"] == "ok" for item in by_slice[s]]]
         mean = usable.mean(dim=0) if len(usable) else torch.full_like(stack[0], complex(math.nan, math.nan))
-        std = (usable - mean).abs().square().mean(dim=0).sqrt() if len(usable) else mean.abs()
+        std = magnitude_std(usable) if len(usable) else mean.abs()
         samples.append(stack)
+        usables.append(usable)
         means.append(mean)
         stds.append(std)
     first = [by_slice[s][0] for s in slices]
@@ -51,6 +54,7 @@ def build_volume(shards: list[dict[str, Any]]) -> dict[str, Any]:
         "mean": torch.stack(means),
         "std": torch.stack(stds),
         "samples": torch.stack(samples) if len({len(x) for x in samples}) == 1 else None,
+        "slice_samples": usables,  # per slice, the samples that did not diverge [N_s, H, W]
         "num_samples": [len(by_slice[s]) for s in slices],
         "failed": [sum(item["status"] != "ok" for item in by_slice[s]) for s in slices],
         "scale": [item["scale"] for item in first],
@@ -95,9 +99,23 @@ def write_targets(run_dir: Path, volumes: list[dict[str, Any]], volume_attrs: di
                     handle.attrs[name] = attrs[name]
 
 
+def add_interval(volume: dict[str, Any], k: float, level: float) -> None:
+    """The calibrated interval ``|mean| ± k·std`` of a volume (``lower`` clipped at 0: a magnitude),
+    and ``calibrated_std = k/z · std`` (z of a normal interval at ``level``: the std that a reader of
+    mean ± z·std would need), :mod:`lit_sampler.calibration`."""
+    from .uncertainty import normal_multiplier
+
+    magnitude = volume["mean"].abs()
+    volume["lower"] = (magnitude - k * volume["std"]).clamp_min(0)
+    volume["upper"] = magnitude + k * volume["std"]
+    volume["calibrated_std"] = volume["std"] * (k / normal_multiplier(level))
+    volume["interval"] = {"level": level, "k": k}
+
+
 def write_volume(run_dir: Path, volume: dict[str, Any], settings: dict[str, Any], save_samples: bool) -> Path:
     """``reconstructions/<snr>/<file>.h5``: fastMRI's ``reconstruction`` (magnitude of the posterior
-    mean) plus the complex mean, std, samples and baselines, with the run's settings as attributes."""
+    mean) plus the complex mean, std, samples and baselines, and with a calibration the interval
+    ``lower`` / ``upper`` and ``calibrated_std``, with the run's settings as attributes."""
     path = run_dir / "reconstructions" / snr_label(volume["snr_db"]) / volume["fname"]
     with atomic_target(path) as temporary:
         with h5py.File(temporary, "w") as handle:
@@ -107,6 +125,11 @@ def write_volume(run_dir: Path, volume: dict[str, Any], settings: dict[str, Any]
                 handle["std"] = volume["std"].numpy().astype(np.float32)
                 if save_samples and volume["samples"] is not None:
                     handle["samples"] = volume["samples"].numpy().astype(np.complex64)
+                if "interval" in volume:
+                    for name in ("lower", "upper", "calibrated_std"):
+                        handle[name] = volume[name].numpy().astype(np.float32)
+                    handle.attrs["interval_level"] = volume["interval"]["level"]
+                    handle.attrs["interval_k"] = volume["interval"]["k"]
             for name in ("target", *BASELINES):
                 if name in volume:
                     handle[name] = volume[name].abs().numpy().astype(np.float32)

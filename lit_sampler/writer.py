@@ -49,15 +49,24 @@ class ReconstructionWriter(BasePredictionWriter):
         export: also write each volume's posterior mean (and std) for image viewers: ``nifti``
             (``export/<snr>/<file>_mean.nii.gz``, needs nibabel: the ``export`` extra) and/or ``png``
             (one image per slice); see :mod:`lit_sampler.export`.
+        calibration: a calibration file (``python -m lit_sampler calibrate``): every volume file
+            then holds the calibrated interval ``lower``/``upper`` at ``interval_level`` and
+            ``calibrated_std``, and the tables its coverage. Refused (one error naming both) when it
+            was made for other settings (:func:`lit_sampler.calibrate.calibration_settings`).
+        interval_level: the nominal coverage of the written interval (one the calibration has).
     """
 
     def __init__(self, output_dir: str | None = None, figure_slices: int = 2, save_samples: bool = True,
-                 export: list[Literal["nifti", "png"]] | None = None):
+                 export: list[Literal["nifti", "png"]] | None = None, calibration: str | None = None,
+                 interval_level: float = 0.9):
         super().__init__(write_interval="batch")
         self.output_dir = output_dir
         self.figure_slices = figure_slices
         self.save_samples = save_samples
         self.export = check_formats(export)
+        self.calibration_path = calibration
+        self.interval_level = float(interval_level)
+        self.calibration = None
         self.run_dir: Path | None = None
         self._wanted: set[str] | None = None
 
@@ -69,6 +78,8 @@ class ReconstructionWriter(BasePredictionWriter):
         # rank 0 prepares the directory while the other ranks wait; a failure there reaches every
         # rank through the broadcast, so no rank is left waiting in a collective
         settings = run_settings(pl_module, trainer.datamodule)
+        if self.calibration_path is not None:
+            self.calibration = self._read_calibration(pl_module, trainer.datamodule)
         self._on_all_ranks(trainer, lambda: self._prepare_directory(root, settings))
         # resume: items with a shard are done and the data module leaves them out (the tables are
         # built from every shard at the end, so they cover the earlier runs' items too)
@@ -86,6 +97,18 @@ class ReconstructionWriter(BasePredictionWriter):
             # outputs are assembled here — a run killed while assembling completes on its rerun
             self._on_all_ranks(trainer, lambda: self._assemble(trainer, pl_module))
 
+    def _read_calibration(self, pl_module, datamodule):
+        """The calibration file, checked against this run's settings and SNRs before any chain runs."""
+        from .calibrate import calibration_settings
+        from .calibration import Calibration
+        from .noise import snr_label
+
+        calibration = Calibration(self.calibration_path)
+        calibration.check(calibration_settings(pl_module, datamodule))
+        for snr in getattr(datamodule, "snr_levels", []):
+            calibration.scale(snr_label(snr), self.interval_level)
+        return calibration
+
     def _assemble(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         assemble_run(
             self.run_dir,
@@ -97,6 +120,7 @@ class ReconstructionWriter(BasePredictionWriter):
             save_samples=self.save_samples,
             volume_attrs=trainer.datamodule.volume_attributes(),
             export=self.export,
+            interval=None if self.calibration is None else (self.calibration, self.interval_level),
         )
 
     @staticmethod

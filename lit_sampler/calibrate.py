@@ -1,0 +1,107 @@
+"""``python -m lit_sampler calibrate --config <predict config> [--out FILE] [--levels …] [--run-dir DIR]``:
+fit the scale of the error bars on held-out data with ground truth (:mod:`lit_sampler.calibration`).
+
+The config is an ordinary ``predict`` config whose data are the calibration split (validation
+data, never the data you report) with ``num_samples ≥ 2``; the command runs it (resumable, like
+any run, in ``--run-dir``), then fits k per SNR and level from the slices' posterior means,
+sample stds and targets, and writes the calibration file atomically. ``predict`` then takes it
+through the writer's ``calibration:`` option; it refuses runs whose settings differ
+(:func:`calibration_settings`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+from .calibration import DEFAULT_LEVELS, CalibrationError, file_sha256, risk_control_scale, write_calibration
+from .noise import snr_label
+
+# sampler options that change the samples' law (the resolved schedule and the checkpoint's hash are added)
+SAMPLER_KEYS = ("use_ema", "sigmas", "noise_boost", "dc_boost", "prior_sampling", "data_consistency",
+                "norm_matched_weight", "init_sigma", "operator")
+
+
+def calibration_settings(pl_module: Any, datamodule: Any) -> dict[str, Any]:
+    """What a calibration holds for: the checkpoint's SHA-256, the resolved schedule and the
+    sampler's knobs, the step size, the mask and the number of samples (not the data files, the
+    seed or the baselines)."""
+    from .run_dir import run_settings
+
+    settings = run_settings(pl_module, datamodule)
+    model, data = settings["model"], settings["data"]
+    checkpoint = model.get("checkpoint")
+    out: dict[str, Any] = {key: model.get(key) for key in SAMPLER_KEYS}
+    out["checkpoint_sha256"] = file_sha256(checkpoint) if checkpoint else "score_model (no file)"
+    out["schedule"] = model.get("schedule")
+    out["step_size"] = float(getattr(pl_module, "step_size", model.get("step_size")) or 0)
+    out["mask"] = data.get("mask")
+    out["num_samples"] = int(getattr(datamodule, "num_samples", 1))
+    return out
+
+
+def fit_scales(volumes: list[dict[str, Any]], levels) -> tuple[dict[str, dict[float, float]], dict[str, int]]:
+    """k per SNR label and level from every slice with a target and ≥ 2 usable samples."""
+    from .uncertainty import error_ratios, object_support
+
+    ratios: dict[str, list] = {}
+    for volume in volumes:
+        if "target" not in volume:
+            continue
+        label = snr_label(None if math.isinf(volume["snr_db"]) else volume["snr_db"])
+        for i in range(len(volume["slices"])):
+            if volume["slice_samples"][i].shape[0] < 2:
+                continue
+            target = volume["target"][i].abs().double()
+            ratios.setdefault(label, []).append(error_ratios(target, volume["mean"][i].abs().double(),
+                                                             volume["std"][i].double(), object_support(target)))
+    if not ratios:
+        raise CalibrationError("calibrate: no slice with a target and at least 2 samples; the calibration data need "
+                               "ground truth (fully sampled k-space) and num_samples >= 2")
+    scales = {}
+    for label, slices in ratios.items():
+        try:
+            scales[label] = {float(level): risk_control_scale(slices, level) for level in levels}
+        except CalibrationError as error:
+            raise CalibrationError(f"calibrate: at {label}: {error}") from None
+    return scales, {label: len(slices) for label, slices in ratios.items()}
+
+
+def parse_calibrate_args(args: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(prog="lit_sampler calibrate", add_help=False)
+    parser.add_argument("--out", default="calibration.json", help="the calibration file to write")
+    parser.add_argument("--levels", type=float, nargs="+", default=list(DEFAULT_LEVELS),
+                        help="nominal coverages to calibrate (default 0.5 … 0.99)")
+    parser.add_argument("--run-dir", default="lightning_logs/calibrate", help="where the calibration run is written")
+    return parser.parse_known_args(args)
+
+
+def run_calibrate(args: list[str], build: Callable[[list[str]], Any]) -> int:
+    """Run the config's data, fit, write. ``build(extra)`` is a LightningCLI with ``run=False``."""
+    from .frontier import predict_into
+    from .run_dir import load_shard
+    from .volumes import build_volume, group_volumes
+
+    options, rest = parse_calibrate_args(args)
+    for level in options.levels:
+        if not 0 < level < 1:
+            raise CalibrationError(f"calibrate: --levels must lie in (0, 1), got {level:g}")
+    run_dir = Path(options.run_dir)
+    cli = build(rest + ["--trainer.logger=false"])
+    if getattr(cli.datamodule, "num_samples", 1) < 2:
+        raise CalibrationError(f"calibrate: num_samples is {cli.datamodule.num_samples}; the error bars need at least 2 samples")
+    predict_into(build, rest, run_dir, figure_slices=0)
+    shards = [load_shard(path) for path in sorted((run_dir / "items").glob("*/*/s*_n*.pt"))]
+    volumes = [build_volume(group) for group in group_volumes(shards)]
+    scales, counts = fit_scales(volumes, options.levels)
+    cli.datamodule.setup("predict")
+    settings = calibration_settings(cli.model, cli.datamodule)
+    source = {"data_path": str(getattr(cli.datamodule.source, "data_path", "")), "run_dir": str(run_dir)}
+    write_calibration(Path(options.out), scales, counts, settings, source)
+    for label, by_level in scales.items():
+        shown = ", ".join(f"{level:g}: {k:.3f}" for level, k in by_level.items())
+        print(f"{label} ({counts[label]} slices): k = {{{shown}}}")
+    print(f"calibration in {options.out}")
+    return 0
