@@ -17,6 +17,7 @@ failing rank also stops the other ranks (see ``docs/reliability.md``).
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import warnings
@@ -62,6 +63,22 @@ class SamplerCLI(LightningCLI):
 
 
 
+class _NoLightningTips(logging.Filter):
+    """Drops Lightning's promotional "💡 Tip: … litlogger / litmodels" lines. Lightning logs them
+    through its rank-zero logger at Trainer construction, with no setting to turn them off
+    (Lightning-AI/pytorch-lightning#21294); its other messages pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+def silence_lightning_tips() -> None:
+    """Install :class:`_NoLightningTips` on the logger Lightning's ``rank_zero_info`` uses (once)."""
+    logger = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    if not any(isinstance(f, _NoLightningTips) for f in logger.filters):
+        logger.addFilter(_NoLightningTips())
+
+
 def _stop_other_ranks() -> None:
     """Rank 0 launched the other DDP ranks: stop them (they may be waiting in a collective)."""
     trainer = SamplerCLI.trainer_in_use
@@ -73,6 +90,7 @@ def _stop_other_ranks() -> None:
 def build_cli(args: list[str] | None, run: bool = True) -> SamplerCLI:
     """Our LightningCLI over ``args``; ``run=False`` only instantiates ``model``, ``datamodule`` and
     ``trainer`` from a ``predict``-style config (``frontier`` and the scripts use that)."""
+    silence_lightning_tips()
     return SamplerCLI(
         model_class=pl.LightningModule,
         trainer_class=SamplerTrainer,

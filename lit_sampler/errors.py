@@ -27,6 +27,22 @@ class OutputError(OSError):
         self.errno = code
 
 
+class MissingLambdaError(ValueError):
+    """A compressed-sensing baseline has no λ for a noise level of the data. ``missing``: method →
+    the noise keys without a λ; ``given``: method → the keys its table has. :meth:`message` says the
+    fix, with the tuning command built from the run's own command line when given."""
+
+    def __init__(self, missing: dict[str, list[str]], given: dict[str, list[str]]):
+        self.missing = missing
+        self.given = given
+        super().__init__(self.message())
+
+    def message(self, args=()) -> str:
+        from .tuning import missing_lambda_message  # (the tuning command is the tuning module's business)
+
+        return missing_lambda_message(self.missing, self.given, args)
+
+
 class ResumeMismatchError(ValueError):
     """The output directory holds results of other settings: resuming there would mix them."""
 

@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
-from .errors import CheckpointError, DataError, DivergenceError, OutputError
+from .errors import CheckpointError, DataError, DivergenceError, MissingLambdaError, OutputError
 
 CONFIG_ERROR = 2  # the configuration or its inputs are wrong: fix them and run again
 RUNTIME_ERROR = 1  # the run stopped (output directory, disk full, divergence with fail_fast, another rank)
@@ -152,7 +152,11 @@ def _rank() -> int:
 
 
 def report(error: BaseException, status: int, message: str, args: Sequence[str]) -> None:
-    """Print the one line of a known error (naming the YAML file of a syntax error, the rank under DDP)."""
+    """Print the one line of a known error (naming the YAML file of a syntax error, the rank under
+    DDP; a missing λ with the tuning command for this very command line)."""
+    missing = next((e for e in chain(error) if isinstance(e, MissingLambdaError)), None)
+    if missing is not None:
+        message = missing.message(args)
     if "<unicode string>" in message:  # a YAML syntax error: name the file
         configs = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--config"]
         configs += [a.split("=", 1)[1] for a in args if a.startswith("--config=")]

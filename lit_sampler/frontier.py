@@ -77,8 +77,13 @@ GRIDS: dict[str, list[Candidate]] = {
 
 
 def resolve_overrides(overrides: dict[str, Any], sigmas: list[float]) -> dict[str, Any]:
-    """Sampler init arguments of a candidate for this σ schedule (levels per decade → indices)."""
-    from .presets import per_decade_levels
+    """Sampler init arguments of a candidate for this σ schedule (levels per decade → indices).
+
+    A candidate is a whole schedule: the preset knobs it leaves out are unset (``null``), so that
+    its preset's values or the plain defaults apply, not the config's (an explicit knob would win
+    over the candidate's preset) — except ``sigma_offset``, which the reference recipe takes from
+    the config."""
+    from .presets import KNOBS, per_decade_levels
 
     out = dict(overrides)
     levels = out.get("levels")
@@ -86,6 +91,9 @@ def resolve_overrides(overrides: dict[str, Any], sigmas: list[float]) -> dict[st
         out["levels"] = per_decade_levels(sigmas, float(levels[1]))
     if "preset" not in out:
         out["preset"] = None
+    for knob in KNOBS:
+        if knob != "sigma_offset":
+            out.setdefault(knob, None)
     return out
 
 

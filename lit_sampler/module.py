@@ -17,21 +17,24 @@ from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_only
 
 from .baselines import CS_METHODS, METHODS, cg_sense, compressed_sensing
 from .chain_tracker import ChainTracker
 from .data.items import MeasurementBatch
-from .errors import DivergenceError
+from .errors import DivergenceError, MissingLambdaError
 from .fft import channels_to_complex, complex_to_channels
 from .metrics import item_quality, quality_metrics
 from .models import load_score_model
 from .models.network_call import call_network
 from .models.varnet import VarNetBaseline
+from .noise import describe_noise_key
 from .prediction import Prediction, add_measurement_outputs
-from .presets import Preset, StepsSpec, resolve_schedule
+from .presets import KNOBS, Preset, StepsSpec, resolve_schedule
 from .sampling import GaussianDataConsistency, NormMatchedDataConsistency, annealed_langevin, randn_like
 from .sampler_options import (
-    check_cs_lambdas, check_network_channels, check_options, cs_lambda_at, default_step_size, import_object, sampler_sigmas,
+    check_cs_lambdas, check_network_channels, check_options, cs_lambda_at, default_step_size, given_cs_keys, import_object,
+    missing_cs_lambdas, sampler_sigmas,
 )
 from .seeding import seeded_generator
 from .warm_start import auto_start_levels, zero_filled_error
@@ -58,17 +61,26 @@ class LangevinSampler(pl.LightningModule):
         step_size: ε, with α_i = ε (σ_i/σ_{L−1})². ``None`` chooses it by Song & Ermon's technique 4
             (the reference does so when the value is missing, and always for prior sampling).
         steps_each: T, Langevin steps per level; or ``{first level: steps}`` pieces, e.g.
-            ``{0: 3, 1801: 4}`` (Jalal et al.: 3 steps up to level 1800, then 4).
+            ``{0: 3, 1801: 4}`` (Jalal et al.: 3 steps up to level 1800, then 4). Default 3.
         sigma_offset: k, skip the k largest levels; ``auto`` (with a warm ``init``) picks k per item
             from the data (:mod:`lit_sampler.warm_start`: σ_k ≥ ``start_factor`` × the predicted RMS
-            error of the zero-filled image).
+            error of the zero-filled image). Default 0.
         levels: run only some levels: a count (evenly spaced in log σ from k to L−1; from 0 with
-            ``sigma_offset: auto``) or a list of indices. Each kept level's step is rescaled to do
-            the work of the levels it stands for (:func:`lit_sampler.schedules.level_step_sizes`).
-        start_factor: the factor of ``sigma_offset: auto``.
-        preset: ``reference``, ``balanced`` or ``fast`` (:mod:`lit_sampler.presets`): sets
-            ``init``, ``sigma_offset``, ``levels``, ``steps_each`` and ``final_denoise`` relative to
-            the network's σ schedule (``reference`` keeps the configured ``sigma_offset``).
+            ``sigma_offset: auto``) or a list of indices; ``all`` runs every level (the default).
+            Each kept level's step is rescaled to do the work of the levels it stands for
+            (:func:`lit_sampler.schedules.level_step_sizes`).
+        start_factor: the factor of ``sigma_offset: auto`` (default 2.0; refused with a fixed start,
+            where it would do nothing).
+        preset: ``reference``, ``balanced`` or ``fast`` (:mod:`lit_sampler.presets`): values for
+            ``steps_each``, ``sigma_offset``, ``levels``, ``init``, ``final_denoise`` and
+            ``start_factor`` relative to the network's σ schedule (``reference`` sets neither
+            ``sigma_offset`` nor ``start_factor``). The rule, the same for every one of these knobs:
+            **a knob given explicitly wins over the preset; the preset fills in only the knobs left
+            unset** (``None``, their default here), and without a preset an unset knob takes the
+            plain default named in its entry. ``run_settings.json`` and the ``sampler:`` line printed
+            at the start of a run say what the chain ran and which knobs came from the preset, the
+            config or the defaults; a combination that cannot run (``sigma_offset: auto`` with
+            ``init: reference``, whichever of them the preset set) is one error naming both.
         noise_boost: β; 1 reproduces the reference's noise, 2 is textbook Langevin dynamics.
         dc_boost: λ, the multiplier of the Gaussian data-consistency term.
         prior_sampling: sample the prior (no data consistency), as ``prior_sampling: 1`` in the reference.
@@ -76,7 +88,8 @@ class LangevinSampler(pl.LightningModule):
             ``norm_matched`` (Jalal et al. 2021: the data gradient scaled to ``norm_matched_weight``·‖score‖).
         norm_matched_weight: w of the norm-matched rule (``mse`` in Jalal et al.'s configs, 5.0).
         final_denoise: finish with the Tweedie step x + σ_{L−1}² s(x, L−1) (Song & Ermon 2020).
-        init: initial state. ``reference``: the reference pipeline's (posterior CN(0, 1), i.e.
+            Default false.
+        init: initial state (default ``reference``). ``reference``: the reference pipeline's (posterior CN(0, 1), i.e.
             N(0, ½) per real entry; prior N(0, 1) per entry). ``uniform``: U[0, 1) per entry
             (Jalal et al.'s ``torch.rand``). ``noise``: N(0, init_sigma²). ``zero_filled`` /
             ``cg_sense``: that estimate plus N(0, init_sigma²) noise (a warm start: with
@@ -88,13 +101,19 @@ class LangevinSampler(pl.LightningModule):
             ``forward``/``adjoint`` works (the reference's "forward class").
         cg_iterations: iterations of the CG-SENSE baseline reported beside zero-filled (0: off).
         cs_lambdas: compressed-sensing baselines to report too (sigpy, the ``baselines`` extra):
-            ``{l1_wavelet: λ, total_variation: λ}``, λ one value or one per SNR
-            (``{"20": 3e-3, "5": 3e-2}``, keys as the SNR in dB is written; ``inf`` for no noise).
-            Choose λ on validation data (``scripts/tune_baselines.py``).
+            ``{l1_wavelet: λ, total_variation: λ}``, λ one value or one per noise level
+            (``{"20": 3e-3, "5": 3e-2}``, keys as the SNR in dB is written; ``inf`` for no added
+            noise; ``measured`` for data with the scanner's own noise and none added, i.e. converted
+            raw data at ``snr_range: [null]``; :func:`lit_sampler.noise.noise_key`). Choose λ on
+            validation data (``scripts/tune_baselines.py``). Every noise level of the data needs a
+            λ, checked before the first chain.
         cs_iterations: iterations of each compressed-sensing solver.
         varnet: fastMRI's E2E-VarNet as a supervised baseline on the same measurements
             (``class_path: lit_sampler.models.varnet.VarNetBaseline`` with its ``checkpoint``; the
             ``varnet`` extra): reported as ``varnet`` beside the other baselines.
+        cs_missing: what a noise level of the data without a λ does: ``error`` (the run stops
+            before it starts, with the tuning command for that level) or ``skip`` (that baseline
+            is left out there, one warning per method and level; the tables and figure lack it there).
         divergence_factor: an item has diverged once its RMS exceeds ``divergence_factor·(1 + σ_i)``
             (images are normalised to a 99th percentile of 1) or is not finite.
         fail_fast: stop the run at the first diverged item instead of recording it as failed.
@@ -130,24 +149,25 @@ class LangevinSampler(pl.LightningModule):
         use_ema: bool = True,
         sigmas: list[float] | None = None,
         step_size: float | None = None,
-        steps_each: StepsSpec = 3,
-        sigma_offset: int | Literal["auto"] = 0,
-        levels: int | list[int] | None = None,
-        start_factor: float = 2.0,
+        steps_each: StepsSpec | None = None,
+        sigma_offset: int | Literal["auto"] | None = None,
+        levels: int | list[int] | Literal["all"] | None = None,
+        start_factor: float | None = None,
         preset: Preset | None = None,
         noise_boost: float = 1.0,
         dc_boost: float = 1.0,
         prior_sampling: bool = False,
         data_consistency: Literal["gaussian", "norm_matched"] = "gaussian",
         norm_matched_weight: float = 5.0,
-        final_denoise: bool = False,
-        init: Literal["reference", "uniform", "noise", "zero_filled", "cg_sense"] = "reference",
+        final_denoise: bool | None = None,
+        init: Literal["reference", "uniform", "noise", "zero_filled", "cg_sense"] | None = None,
         init_sigma: float | None = None,
         operator: str = "lit_sampler.operators.MultiCoilMRI",
         cg_iterations: int = 10,
         cs_lambdas: dict[str, float | dict[str, float]] | None = None,
         cs_iterations: int = 100,
         varnet: VarNetBaseline | None = None,
+        cs_missing: Literal["error", "skip"] = "error",
         divergence_factor: float = 100.0,
         fail_fast: bool = False,
         track_best_nrmse: bool = False,
@@ -169,13 +189,14 @@ class LangevinSampler(pl.LightningModule):
         check_network_channels(network, prior_sampling, checkpoint or "score_model")
         self.score_model = network.eval().requires_grad_(False)
         self.register_buffer("sigmas", sampler_sigmas(network, sigmas), persistent=False)
-        self.schedule = resolve_schedule(
-            self.sigmas.tolist(), preset=preset, steps_each=steps_each, sigma_offset=sigma_offset, levels=levels,
-            init=init, final_denoise=final_denoise, start_factor=start_factor,
-        )
+        # the preset's knobs as given (None: unset), merged with the preset by the one rule
+        self.schedule = resolve_schedule(self.sigmas.tolist(), preset=preset, **{k: self.hparams[k] for k in KNOBS})
         check_options(self.schedule, prior_sampling=prior_sampling, cg_iterations=cg_iterations, call_size=call_size,
                       step_size=step_size, cuda_graph=cuda_graph, compile=compile, compile_mode=compile_mode)
         check_cs_lambdas(cs_lambdas)
+        self.cs_skipped: dict[str, list[str]] = {}  # method → noise keys without a λ (cs_missing: skip)
+        self._data_checked: tuple | None = None  # the noise keys check_data last accepted
+        self._skip_warned: set[tuple[str, str]] = set()
         self.step_size = float(step_size) if step_size is not None else default_step_size(self.sigmas, max(self.schedule.steps))
         self.operator_class = import_object(operator)
         self._autocast_dtype: torch.dtype | None = None  # the trainer's mixed precision, set at predict start
@@ -209,6 +230,49 @@ class LangevinSampler(pl.LightningModule):
         return call_network(self._network(), x, labels, autocast_dtype=self._autocast_dtype,
                             channels_last=self.hparams.channels_last, call_size=self.hparams.call_size if fixed else None,
                             cache_casts=not self.hparams.cuda_graph)
+
+    # ------------------------------------------------------------------ before the first chain
+    def setup(self, stage: str) -> None:
+        """Lightning calls this after the data module's ``setup``, before any chain: the settings
+        are checked against the data (:meth:`check_data`) and the ``sampler:`` line is printed."""
+        if stage != "predict":
+            return
+        datamodule = self.trainer.datamodule
+        if datamodule is not None:
+            self.check_data(datamodule)
+        if rank_zero_only.rank == 0:
+            print(self.schedule.setup_line(len(self.sigmas)), flush=True)
+
+    def check_data(self, datamodule) -> None:
+        """Every configured compressed-sensing baseline has a λ at every noise level of the data
+        (``datamodule.noise_keys()``); else the run stops here with the fix
+        (:class:`~lit_sampler.errors.MissingLambdaError`) or, with ``cs_missing: skip``, the levels
+        skipped are recorded in ``cs_skipped`` (and ``run_settings.json``) with one warning each.
+        The writer calls this before it touches the run directory, so a refused run writes nothing;
+        a second call with the same data is free."""
+        noise_keys = getattr(datamodule, "noise_keys", None)
+        if self.hparams.prior_sampling or not self.hparams.cs_lambdas or noise_keys is None:
+            return
+        keys = tuple(noise_keys())
+        if keys == self._data_checked:
+            return
+        missing = missing_cs_lambdas(self.hparams.cs_lambdas, keys)
+        if missing and self.hparams.cs_missing == "error":
+            raise MissingLambdaError(missing, given_cs_keys(self.hparams.cs_lambdas))
+        for method, skipped in missing.items():
+            for key in skipped:
+                self._warn_skipped(method, key)
+        self.cs_skipped = missing
+        self._data_checked = keys
+
+    def _warn_skipped(self, method: str, key: str) -> None:
+        """The one warning of a baseline skipped at a noise level (``cs_missing: skip``)."""
+        if (method, key) in self._skip_warned:
+            return
+        self._skip_warned.add((method, key))
+        if rank_zero_only.rank == 0:
+            log.warning("warning: cs_lambdas.%s: no λ for %s; %s is skipped there (cs_missing: skip)",
+                        method, describe_noise_key(key), method)
 
     def on_predict_start(self) -> None:
         if self.hparams.cuda_graph and self.device.type != "cuda":
@@ -285,14 +349,14 @@ class LangevinSampler(pl.LightningModule):
                 callback=tracker,
                 cuda_graph=self.hparams.cuda_graph,
             )
-            cs = {} if prior else self._compressed_sensing(batch)
+            cs, cs_skipped = ({}, {}) if prior else self._compressed_sensing(batch)
             if self.varnet is not None and not prior:
                 cs["varnet"] = self.varnet(batch.kspace, batch.mask).to(torch.complex64)
         prediction = Prediction(
             item_key=list(batch.item_key), fname=list(batch.fname), slice_num=batch.slice_num.tolist(),
             sample_idx=batch.sample_idx.tolist(), snr_db=batch.snr_db.tolist(),
             diverged_level=tracker.diverged_level.tolist(), nfe=[schedule.evaluations(k) for k in starts],
-            start_level=starts,
+            start_level=starts, absent=cs_skipped,
         )
         for i in prediction.failed:
             self._report_divergence(prediction, i)
@@ -303,19 +367,35 @@ class LangevinSampler(pl.LightningModule):
             self._measurement_outputs(prediction, batch, images[:, 0], cg, cs, tracker)
         return prediction
 
-    def _compressed_sensing(self, batch: MeasurementBatch) -> dict[str, torch.Tensor]:
-        """The configured CS baselines per item (sigpy, CPU), normalised units ``[B, H, W]``."""
-        out = {}
+    def _compressed_sensing(self, batch: MeasurementBatch) -> tuple[dict[str, torch.Tensor], dict[str, list[int]]]:
+        """The configured CS baselines per item (sigpy, CPU), normalised units ``[B, H, W]``, and per
+        method the items it skipped (no λ at their noise level and ``cs_missing: skip``; zeros there,
+        never written: :attr:`Prediction.absent`)."""
+        out, skipped = {}, {}
+        keys = batch.noise_keys()
         for method in CS_METHODS:
             if method not in (self.hparams.cs_lambdas or {}):
                 continue
+            lambdas = [self._cs_lambda(method, key) for key in keys]
             images = [
-                compressed_sensing(method, batch.kspace[i], batch.sens_maps[i], batch.mask[i],
-                                   cs_lambda_at(self.hparams.cs_lambdas, method, float(batch.snr_db[i])), self.hparams.cs_iterations)
-                for i in range(len(batch))
+                torch.zeros_like(batch.zero_filled[i]) if lamda is None else
+                compressed_sensing(method, batch.kspace[i], batch.sens_maps[i], batch.mask[i], lamda, self.hparams.cs_iterations)
+                for i, lamda in enumerate(lambdas)
             ]
             out[method] = torch.stack(images)
-        return out
+            if None in lambdas:
+                skipped[method] = [i for i, lamda in enumerate(lambdas) if lamda is None]
+        return out, skipped
+
+    def _cs_lambda(self, method: str, key: str) -> float | None:
+        """λ of ``method`` at noise level ``key``; None: skipped. (Normally :meth:`check_data` has
+        refused a missing λ at setup; this catches a module run without a data module.)"""
+        lamda = cs_lambda_at(self.hparams.cs_lambdas, method, key)
+        if lamda is None and self.hparams.cs_missing == "error":
+            raise MissingLambdaError({method: [key]}, given_cs_keys(self.hparams.cs_lambdas))
+        if lamda is None:
+            self._warn_skipped(method, key)
+        return lamda
 
     def _measurement_outputs(self, prediction: Prediction, batch: MeasurementBatch, recon, cg, cs, tracker) -> None:
         """Reconstruction and baselines in data units, target, mask, and the items' quality."""
@@ -338,7 +418,8 @@ class LangevinSampler(pl.LightningModule):
     def _quality(self, prediction: Prediction, estimates) -> dict[str, list[float]]:
         """Per-item PSNR/SSIM/NMSE of magnitudes, computed once: they go into the item's shard (the
         report's tables are built from the shards) and into the torchmetrics metrics behind the live
-        TensorBoard scalars. A diverged reconstruction scores NaN."""
+        TensorBoard scalars. A diverged reconstruction scores NaN, and so does a skipped baseline
+        (left out of the item's shard)."""
         failed = prediction.failed
         target = prediction.images["target"]
         values: dict[str, list[float]] = {}
@@ -349,6 +430,8 @@ class LangevinSampler(pl.LightningModule):
             for metric, value in item_quality(target.abs(), prediction.images[name].abs()).items():
                 if method == "recon" and failed:
                     value[failed] = float("nan")
+                if prediction.absent.get(method):
+                    value[prediction.absent[method]] = float("nan")
                 self.quality[f"{method}_{metric}"].extend(value)
                 values[f"{method}_{metric}"] = value.tolist()
         return values

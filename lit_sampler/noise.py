@@ -27,6 +27,30 @@ def snr_label(snr_db: float | None) -> str:
     return f"snr_{float(snr_db):g}dB"
 
 
+NOISELESS_KEY = "inf"  # no noise added to data without noise of their own (simulations, fastMRI files)
+MEASURED_KEY = "measured"  # no noise added to data that carry the scanner's own (converted raw data)
+
+
+def noise_key(snr_db: float | None, real_noise: bool = False) -> str:
+    """How ``cs_lambdas`` (and its tuning) names a measurement's noise level: the added SNR in dB as
+    written (``"20"``, ``"7.5"``, ``"-3"``); with nothing added, ``"inf"`` for data without noise
+    of their own, ``"measured"`` for data that carry the scanner's noise (file attribute
+    ``real_noise``, :mod:`lit_sampler.data.measured_noise`): a λ tuned on noiseless data would not
+    fit them. Real-noise data with a finite SNR on top use the SNR's key, as any fastMRI file."""
+    if is_noiseless(snr_db):
+        return MEASURED_KEY if real_noise else NOISELESS_KEY
+    return f"{float(snr_db):g}"
+
+
+def describe_noise_key(key: str) -> str:
+    """A :func:`noise_key` in words, for messages: ``SNR 20 dB``, ``the measured noise, key "measured"``."""
+    if key == NOISELESS_KEY:
+        return f'data without added noise, key "{key}"'
+    if key == MEASURED_KEY:
+        return f'the measured noise, key "{key}"'
+    return f"SNR {key} dB"
+
+
 def sampled_points(kspace: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Boolean tensor shaped like ``kspace`` marking the sampled entries (mask broadcast over coils)."""
     return torch.broadcast_to(mask.bool(), kspace.shape)

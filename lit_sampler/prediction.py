@@ -21,6 +21,8 @@ class Prediction:
     ``oracle_best_nrmse``). ``metrics``: ``{method}_{psnr|ssim|nmse}`` → ``B`` values (NaN for a
     diverged reconstruction). ``diverged_level``: −1, or the level where the item diverged.
     ``nfe``: network evaluations spent on each item; ``start_level``: its first level.
+    ``absent``: baseline → the items it was not run for (no λ at their noise level, ``cs_missing:
+    skip``): their shards leave that baseline's image and metrics out.
     """
 
     item_key: list[str]
@@ -34,6 +36,7 @@ class Prediction:
     images: dict[str, torch.Tensor] = field(default_factory=dict)
     scalars: dict[str, list[float]] = field(default_factory=dict)
     metrics: dict[str, list[float]] = field(default_factory=dict)
+    absent: dict[str, list[int]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.item_key)
@@ -49,10 +52,12 @@ class Prediction:
             "item_key": self.item_key[i], "fname": self.fname[i], "slice_num": self.slice_num[i],
             "sample_idx": self.sample_idx[i], "snr_db": self.snr_db[i], "diverged_level": self.diverged_level[i],
         }
-        shard.update({name: value[i].clone() for name, value in self.images.items()})
+        left_out = [method for method, items in self.absent.items() if i in items]
+        shard.update({name: value[i].clone() for name, value in self.images.items() if name not in left_out})
         shard.update({name: values[i] for name, values in self.scalars.items()})
         if self.metrics:
-            shard["metrics"] = {name: values[i] for name, values in self.metrics.items()}
+            shard["metrics"] = {name: values[i] for name, values in self.metrics.items()
+                                if name.rpartition("_")[0] not in left_out}
         shard["nfe"] = self.nfe[i]
         shard["start_level"] = self.start_level[i]
         shard["status"] = "diverged" if self.diverged_level[i] >= 0 else "ok"

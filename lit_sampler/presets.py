@@ -10,31 +10,112 @@ so one name means the same for a 200-level demo prior and the 2,311-level brain 
   then every level, 1 step each, final Tweedie denoise.
 * ``fast``: the same from σ_start ≥ 2 × the predicted error, on 16 levels per decade of σ.
 
-Both were chosen with ``lit_sampler frontier`` on the anatomy demo's validation split
-(:data:`WARM_PRESETS`; docs/benchmarks.md, "Quality per network call").
+Both warm presets were chosen with ``lit_sampler frontier`` on the anatomy demo's validation split
+(docs/benchmarks.md, "Quality per network call").
+
+**One rule for every knob a preset sets** (:data:`PRESETS`): a knob given explicitly (config or
+command line) wins over the preset; the preset fills in only the knobs left unset (``None``);
+without a preset an unset knob takes its plain default (:data:`PLAIN_DEFAULTS`).
+:func:`merge_knobs` applies the rule and says where each value came from (``config``,
+``preset <name>``, ``default``); :func:`resolve_schedule` turns the values into a
+:class:`Schedule` and refuses what cannot run in one line naming the knobs and their sources.
+``reference`` sets neither ``sigma_offset`` (it runs from the configured one) nor ``start_factor``
+(it starts cold). A new knob is one entry in :data:`PLAIN_DEFAULTS` plus one in each preset that
+sets it.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, field, replace
-from typing import Literal, Optional, Union
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Literal, Optional, Union
 
 from .schedules import check_levels, check_steps, log_spaced_levels
 
 Preset = Literal["reference", "balanced", "fast"]
 AUTO_START_FACTOR = 2.0
-# warm presets: (start factor, levels per decade of σ; None = every level), from the frontier
-WARM_PRESETS: dict[str, tuple[float, Optional[float]]] = {"balanced": (1.0, None), "fast": (2.0, 16.0)}
-
 StepsSpec = Union[int, dict[int, int]]
+
+
+@dataclass(frozen=True)
+class PerDecade:
+    """``levels`` as a density: ``count`` levels per factor 10 of σ, evenly spaced in log σ from
+    the first level run to the last (how a preset names a level subset for any σ schedule)."""
+
+    count: float
+
+    def __str__(self) -> str:
+        return f"{self.count:g} per decade"
+
+
+# the knobs a preset may set, with their plain defaults (an unset knob without a preset); for
+# `levels` None means every level
+PLAIN_DEFAULTS: dict[str, Any] = {
+    "steps_each": 3, "sigma_offset": 0, "levels": None, "init": "reference", "final_denoise": False,
+    "start_factor": AUTO_START_FACTOR,
+}
+KNOBS = tuple(PLAIN_DEFAULTS)
+# per preset, the knobs it sets (a knob it leaves out keeps the config's value or the plain default)
+PRESETS: dict[str, dict[str, Any]] = {
+    "reference": {"steps_each": 3, "levels": None, "init": "reference", "final_denoise": False},
+    "balanced": {"steps_each": 1, "sigma_offset": "auto", "levels": None, "init": "zero_filled",
+                 "final_denoise": True, "start_factor": 1.0},
+    "fast": {"steps_each": 1, "sigma_offset": "auto", "levels": PerDecade(16.0), "init": "zero_filled",
+             "final_denoise": True, "start_factor": 2.0},
+}
+
+
+def merge_knobs(preset: Optional[str], given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The rule of the module docstring: per knob, the given value (not ``None``), else the
+    preset's, else the plain default. Returns ``(values, sources)``; a source is ``"config"``,
+    ``"preset <name>"`` or ``"default"``."""
+    unknown = sorted(set(given) - set(PLAIN_DEFAULTS))
+    if unknown:
+        raise TypeError(f"not schedule knobs: {unknown}; the knobs are {list(KNOBS)}")
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {', '.join(repr(p) for p in PRESETS)}")
+    table = PRESETS.get(preset, {})
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for knob, default in PLAIN_DEFAULTS.items():
+        if given.get(knob) is not None:
+            values[knob], sources[knob] = given[knob], "config"
+        elif knob in table:
+            values[knob], sources[knob] = table[knob], f"preset {preset}"
+        else:
+            values[knob], sources[knob] = default, "default"
+    return values, sources
+
+
+def knob_origin(preset: Optional[str], sources: dict[str, str], knob: str) -> str:
+    """`` (preset fast)`` / `` (config)`` / `` (default)`` after a knob in a message when a preset is
+    in play (without one every knob is the config's or its default, and messages stay short)."""
+    return f" ({sources[knob]})" if preset is not None and knob in sources else ""
+
+
+def show_knob(value: Any) -> str:
+    """A knob's value as a config would spell it (``true``, ``auto``, ``all``, ``16 per decade``)."""
+    if value is None or value == "all":
+        return "all"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
+        return json.dumps({str(k): v for k, v in value.items()})
+    if isinstance(value, (list, tuple)) and len(value) > 8:
+        return f"[{value[0]}, {value[1]}, … {value[-1]}] ({len(value)} levels)"
+    return str(value)
 
 
 @dataclass(frozen=True)
 class Schedule:
     """What a chain runs. ``levels``: ascending level indices (all of them from the start when the
     start is fixed); ``steps``: one count per entry of ``levels``; ``auto_start``: pick each item's
-    start among ``levels`` from its data (``start_factor``); ``init``: the initial state's kind."""
+    start among ``levels`` from its data (``start_factor``); ``init``: the initial state's kind.
+    ``knobs``/``sources``: the resolved knob values and where each came from (:func:`merge_knobs`)."""
 
     levels: list[int]
     steps: list[int]
@@ -44,14 +125,20 @@ class Schedule:
     start_factor: float = AUTO_START_FACTOR
     preset: Optional[str] = None
     subset: bool = field(default=False)
+    knobs: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
 
     def evaluations(self, start_level: int) -> int:
         """Network calls of an item that starts at ``start_level`` (exact)."""
         return sum(t for level, t in zip(self.levels, self.steps) if level >= start_level) + int(self.final_denoise)
 
+    def origin(self, knob: str) -> str:
+        """Where ``knob`` came from, for messages (:func:`knob_origin`)."""
+        return knob_origin(self.preset, self.sources, knob)
+
     def describe(self) -> dict:
         runs = [[level, t] for level, t in zip(self.levels, self.steps)]
-        return {
+        described = {
             "preset": self.preset,
             "levels_run": len(self.levels),
             "first_level": self.levels[0],
@@ -64,6 +151,25 @@ class Schedule:
             "level_subset": self.subset,
             "levels": runs if len(runs) <= 64 else f"{len(runs)} levels from {runs[0][0]} to {runs[-1][0]}",
         }
+        if self.preset is not None:  # (absent without a preset: older run directories still resume)
+            described["knob_sources"] = dict(self.sources)
+        return described
+
+    def setup_line(self, num_levels: int) -> str:
+        """One line for the console: what the chain runs and where each knob came from."""
+        calls = self.evaluations(self.levels[0])
+        head = f"sampler: {len(self.levels)} of {num_levels} levels, "
+        head += f"at most {calls} network calls per item" if self.auto_start else f"{calls} network calls per item"
+        if self.preset is not None:
+            head += f" (preset {self.preset})"
+        groups: dict[str, list[str]] = {}
+        for knob, value in self.knobs.items():
+            if knob == "start_factor" and not self.auto_start:
+                continue  # (no effect on a chain that starts at a fixed level)
+            groups.setdefault(self.sources[knob], []).append(f"{knob}={show_knob(value)}")
+        labels = {"config": "from the config", f"preset {self.preset}": f"from preset {self.preset}", "default": "defaults"}
+        parts = [f"{label}: {', '.join(groups[source])}" for source, label in labels.items() if source in groups]
+        return "; ".join([head, *parts])
 
 
 def steps_per_level(steps_each: StepsSpec, levels: list[int]) -> list[int]:
@@ -81,38 +187,19 @@ def steps_per_level(steps_each: StepsSpec, levels: list[int]) -> list[int]:
     return check_steps(counts)
 
 
-def per_decade_levels(sigmas: list[float], per_decade: float) -> list[int]:
-    """Levels evenly spaced in log σ over the whole schedule, ``per_decade`` per factor 10 of σ."""
-    decades = math.log10(sigmas[0] / sigmas[-1])
-    return log_spaced_levels(sigmas, max(2, int(round(decades * per_decade)) + 1), 0)
+def per_decade_levels(sigmas: list[float], per_decade: float, start: int = 0) -> list[int]:
+    """Levels evenly spaced in log σ from ``start`` to the last level, ``per_decade`` per factor 10 of σ."""
+    decades = math.log10(sigmas[start] / sigmas[-1])
+    return log_spaced_levels(sigmas, max(2, int(round(decades * per_decade)) + 1), start)
 
 
-def resolve_schedule(
-    sigmas: list[float],
-    *,
-    preset: Optional[str],
-    steps_each: StepsSpec,
-    sigma_offset: Union[int, str],
-    levels: Union[int, list[int], None],
-    init: str,
-    final_denoise: bool,
-    start_factor: float,
-) -> Schedule:
-    """Turn the sampler's knobs (or a preset) into a validated :class:`Schedule`."""
+def resolve_schedule(sigmas: list[float], *, preset: Optional[str] = None, **given: Any) -> Schedule:
+    """Turn the sampler's knobs (:data:`KNOBS`, ``None`` = unset) and a preset into a validated
+    :class:`Schedule` by the rule of the module docstring."""
+    knobs, sources = merge_knobs(preset, given)
+    origin = partial(knob_origin, preset, sources)
     num = len(sigmas)
-    if preset is not None:
-        if preset == "reference":
-            offset = 0 if sigma_offset == "auto" else int(sigma_offset)
-            schedule = resolve_schedule(sigmas, preset=None, steps_each=3, sigma_offset=offset, levels=None,
-                                        init="reference", final_denoise=False, start_factor=start_factor)
-            return replace(schedule, preset=preset)
-        if preset not in WARM_PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; expected 'reference', 'balanced' or 'fast'")
-        factor, density = WARM_PRESETS[preset]
-        levels = None if density is None else per_decade_levels(sigmas, density)
-        schedule = resolve_schedule(sigmas, preset=None, steps_each=1, sigma_offset="auto", levels=levels,
-                                    init="zero_filled", final_denoise=True, start_factor=factor)
-        return replace(schedule, preset=preset)
+    sigma_offset, init, levels = knobs["sigma_offset"], knobs["init"], knobs["levels"]
     auto = sigma_offset == "auto"
     if not auto:
         if isinstance(sigma_offset, str) or not 0 <= int(sigma_offset) < num:
@@ -121,16 +208,29 @@ def resolve_schedule(
                 "(or be 'auto' with a warm-start init)"
             )
     if auto and init not in ("zero_filled", "cg_sense"):
-        raise ValueError(f"sigma_offset: auto picks a warm-start level; it needs init 'zero_filled' or 'cg_sense', got {init!r}")
+        raise ValueError(
+            f"sigma_offset: auto{origin('sigma_offset')} picks a warm-start level; it needs init 'zero_filled' "
+            f"or 'cg_sense', got init {init!r}{origin('init')}; give init: zero_filled (or cg_sense), or a level "
+            "index as sigma_offset"
+        )
     first = 0 if auto else int(sigma_offset)
-    if levels is None:
+    if levels is None or levels == "all":
         run = list(range(first, num))
+    elif isinstance(levels, PerDecade):
+        run = per_decade_levels(sigmas, levels.count, first)
     elif isinstance(levels, int):
         run = log_spaced_levels(sigmas, levels, first)
     else:
         run = check_levels(sorted({int(k) for k in levels}), num, first)
+    start_factor = knobs["start_factor"]
     if not start_factor > 0:
         raise ValueError(f"start_factor must be positive, got {start_factor}")
-    subset = levels is not None and run != list(range(run[0], num))
-    return Schedule(run, steps_per_level(steps_each, run), init, bool(final_denoise), auto, float(start_factor), None, subset)
-
+    if sources["start_factor"] == "config" and not auto:
+        raise ValueError(
+            f"start_factor: {start_factor:g} has no effect: it places the start of sigma_offset: auto, but the chain "
+            f"starts at the fixed level sigma_offset: {sigma_offset}{origin('sigma_offset')}; remove start_factor "
+            "or set sigma_offset: auto"
+        )
+    subset = run != list(range(run[0], num))
+    return Schedule(run, steps_per_level(knobs["steps_each"], run), init, bool(knobs["final_denoise"]), auto,
+                    float(start_factor), preset, subset, knobs, sources)

@@ -50,7 +50,12 @@ def _plain(value: Any, depth: int = 0) -> Any:
 
 def run_settings(pl_module: pl.LightningModule, datamodule: Any) -> dict[str, Any]:
     """What decides an item's result: the sampler's options (less :data:`PERFORMANCE_SETTINGS`) and
-    the data module's ``measurement_settings()`` (seed, mask, geometry, target, scale, maps)."""
+    the data module's ``measurement_settings()`` (seed, mask, geometry, target, scale, maps).
+
+    The schedule knobs are recorded as the chain ran them (a knob left unset holds its preset's
+    value or its default, ``schedule.knob_sources`` says which); ``cs_skipped`` lists the baselines
+    skipped per noise level (``cs_missing: skip``), and ``cs_missing`` appears only when not the
+    default ``error`` (so older run directories still resume)."""
     model = {
         k: _plain(v) for k, v in dict(getattr(pl_module, "hparams", {})).items()
         if k not in PERFORMANCE_SETTINGS and not k.startswith("_")  # (not the CLI's `_class_path` etc.)
@@ -58,7 +63,13 @@ def run_settings(pl_module: pl.LightningModule, datamodule: Any) -> dict[str, An
     data = {key: _plain(value) for key, value in datamodule.measurement_settings().items()}
     schedule = getattr(pl_module, "schedule", None)
     if schedule is not None:  # what the knobs (or the preset) resolved to, network calls included
+        model.update({knob: _plain(value) for knob, value in schedule.knobs.items()})
         model["schedule"] = _plain(schedule.describe())
+    if model.get("cs_missing") == "error":
+        del model["cs_missing"]
+    skipped = getattr(pl_module, "cs_skipped", None)
+    if skipped:
+        model["cs_skipped"] = _plain(skipped)
     return {"model": model, "data": data}
 
 

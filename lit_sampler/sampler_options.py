@@ -35,7 +35,8 @@ def check_options(schedule, *, prior_sampling: bool, cg_iterations: int, call_si
                   cuda_graph: bool, compile: bool, compile_mode: str | None) -> None:
     """The combinations of options that cannot run, each refused with the fix."""
     if prior_sampling and (schedule.auto_start or schedule.init in ("zero_filled", "cg_sense")):
-        raise ValueError(f"prior sampling has no data: init {schedule.init!r} and sigma_offset: auto need a measurement")
+        raise ValueError(f"prior sampling has no data: init {schedule.init!r}{schedule.origin('init')} and sigma_offset: "
+                         f"auto{schedule.origin('sigma_offset')} need a measurement")
     if schedule.init == "cg_sense" and cg_iterations < 1:
         raise ValueError("init: cg_sense needs cg_iterations >= 1")
     if call_size < 1:
@@ -90,12 +91,22 @@ def check_cs_lambdas(cs_lambdas) -> None:
         sigpy_mri_app()
 
 
-def cs_lambda_at(cs_lambdas, method: str, snr_db: float) -> float | None:
-    """The configured λ of a compressed-sensing baseline at ``snr_db`` (None: not configured)."""
-    value = (cs_lambdas or {}).get(method)
+def cs_lambda_at(cs_lambdas, method: str, key: str) -> float | None:
+    """The configured λ of the compressed-sensing baseline ``method`` at the noise level named
+    ``key`` (:func:`lit_sampler.noise.noise_key`: ``"20"``, ``"inf"``, ``"measured"``); None where
+    its table has no entry for ``key``."""
+    value = cs_lambdas[method]
     if not isinstance(value, dict):
-        return None if value is None else float(value)
-    key = "inf" if not torch.isfinite(torch.tensor(float(snr_db))) else f"{float(snr_db):g}"
-    if key not in value:
-        raise ValueError(f"cs_lambdas.{method}: no λ for SNR {key} dB (given for {sorted(value)})")
-    return float(value[key])
+        return float(value)
+    return float(value[key]) if key in value else None
+
+
+def missing_cs_lambdas(cs_lambdas, keys) -> dict[str, list[str]]:
+    """Per configured baseline, the noise keys among ``keys`` it has no λ for (only those with any)."""
+    missing = {method: [key for key in keys if cs_lambda_at(cs_lambdas, method, key) is None] for method in cs_lambdas or {}}
+    return {method: found for method, found in missing.items() if found}
+
+
+def given_cs_keys(cs_lambdas) -> dict[str, list[str]]:
+    """Per baseline with a λ table, the noise keys the table has (for messages)."""
+    return {method: sorted(value) for method, value in (cs_lambdas or {}).items() if isinstance(value, dict)}

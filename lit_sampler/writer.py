@@ -72,6 +72,10 @@ class ReconstructionWriter(BasePredictionWriter):
 
     # ------------------------------------------------------------------ run directory
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        check_data = getattr(pl_module, "check_data", None)
+        if check_data is not None and trainer.datamodule is not None:
+            # settings the data cannot run (a missing λ) are refused before the directory is touched
+            check_data(trainer.datamodule)
         # trainer.log_dir is a collective under DDP: every rank must ask
         root = Path(self.output_dir) if self.output_dir else Path(trainer.log_dir or trainer.default_root_dir)
         self.run_dir = root

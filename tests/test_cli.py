@@ -25,6 +25,10 @@ def test_predict_end_to_end_and_resume(tmp_path, phantom_file, tiny_checkpoint):
     out = tmp_path / "out"
     config = predict_config(tmp_path, tiny_checkpoint, data, out)
     first = run_cli("predict", "--config", config, cwd=tmp_path)
+    # the chain's setup, knob by knob and where each came from; no Lightning advertisements
+    assert ("sampler: 5 of 5 levels, 5 network calls per item; from the config: steps_each=1; defaults: "
+            "sigma_offset=0, levels=all, init=reference, final_denoise=false") in first.stdout.splitlines()
+    assert "💡" not in first.stdout + first.stderr and "litlogger" not in first.stdout + first.stderr
 
     # the per-SNR table is printed; the volumes are fastMRI-style files
     assert "recon" in first.stdout and "zero_filled" in first.stdout and "cg_sense" in first.stdout
@@ -64,7 +68,8 @@ def test_print_config_and_bad_option(tmp_path, phantom_file, tiny_checkpoint):
     printed = run_cli("predict", "--config", config, "--print_config", cwd=tmp_path)
     parsed = yaml.safe_load(printed.stdout)
     assert parsed["model"]["init_args"]["steps_each"] == 1
-    assert parsed["model"]["init_args"]["sigma_offset"] == 0 and parsed["return_predictions"] is False  # the writer keeps the results, not RAM
+    # an unset preset knob stays null (the preset's value, or its plain default, fills it in)
+    assert parsed["model"]["init_args"]["sigma_offset"] is None and parsed["return_predictions"] is False  # the writer keeps the results, not RAM
     bad = run_cli("predict", "--config", config, "--model.init_args.steps_eahc", "3", cwd=tmp_path, check=False)
     assert bad.returncode != 0 and "steps_eahc" in bad.stderr
 
@@ -85,7 +90,8 @@ def test_fit_then_predict_with_the_trained_checkpoint(tmp_path, phantom_file):
                  "init_args": {"data_path": str(data), "target": "mvue", "batch_size": 4, "val_fraction": 0.34}},
     }
     (tmp_path / "fit.yaml").write_text(yaml.safe_dump(config))
-    run_cli("fit", "--config", tmp_path / "fit.yaml", cwd=tmp_path)
+    fit = run_cli("fit", "--config", tmp_path / "fit.yaml", cwd=tmp_path)
+    assert "💡" not in fit.stdout + fit.stderr and "litmodels" not in fit.stdout + fit.stderr  # (Lightning's tips)
     checkpoint = next((tmp_path / "fit" / "train" / "version_0" / "checkpoints").glob("*.ckpt"))
     predict = predict_config(tmp_path, checkpoint, data / "t0.h5", tmp_path / "out", slices=[0])
     result = run_cli("predict", "--config", predict, cwd=tmp_path)

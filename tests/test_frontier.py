@@ -49,3 +49,26 @@ def test_pareto_and_cheapest_within():
     best = cheapest_within(rows, 0.2)
     assert best["schedule"] == "mid" and best["speedup"] == pytest.approx(6.0)
     assert math.isclose(cheapest_within(rows, 0.0)["nfe"], 600)
+
+
+def test_a_candidate_fixes_its_whole_schedule_whatever_the_config_sets():
+    """Knobs given in the config win over a preset, so a candidate resets the preset knobs it does
+    not name: each runs its own schedule on any config (the reference recipe keeps the config's
+    sigma_offset, as the ``reference`` preset does)."""
+    from lit_sampler.frontier import GRIDS, resolve_overrides
+    from lit_sampler.presets import resolve_schedule
+    from lit_sampler.schedules import geometric_sigmas
+
+    sigmas = geometric_sigmas(3.0, 0.05, 12).tolist()
+    config = {"preset": "fast", "steps_each": 2, "sigma_offset": 1, "levels": 4, "init": "cg_sense", "final_denoise": False,
+              "start_factor": 4.0}
+    grid = {c.name: c for c in GRIDS["full"]}
+    reference = resolve_schedule(sigmas, **(config | resolve_overrides(grid["reference"].overrides, sigmas)))
+    assert (reference.preset, reference.levels, set(reference.steps), reference.init, reference.final_denoise) == (
+        "reference", list(range(1, 12)), {3}, "reference", False)
+    assert reference.sources["sigma_offset"] == "config"
+    cold = resolve_schedule(sigmas, **(config | resolve_overrides(grid["cold_T1"].overrides, sigmas)))
+    assert (cold.preset, cold.levels, set(cold.steps), cold.init, cold.final_denoise, cold.auto_start) == (
+        None, list(range(12)), {1}, "noise", True, False)
+    warm = resolve_schedule(sigmas, **(config | resolve_overrides(grid["warm_f2_d6"].overrides, sigmas)))
+    assert warm.auto_start and warm.start_factor == 2.0 and warm.init == "zero_filled" and set(warm.steps) == {1}

@@ -9,6 +9,7 @@ only rank 1 meets bad data must stop with the message, not hang.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ import torch
 from conftest import write_phantom_file
 from faults import inject
 from helpers import main_in_process, predict_config, run_cli, snapshot, temporaries, write_tiny_checkpoint
+from lit_sampler.presets import PRESETS, show_knob
 
 
 @dataclass
@@ -201,11 +203,71 @@ def test_wrong_checkpoint(setup, tmp_path, capsys, kind, message):
         ({}, {"snr_rnage": [5]}, r"^error: config: data \(FastMRIDataModule\): Option 'snr_rnage' is not accepted \(did you mean 'snr_range'\?\)"),
         ({}, {"batch_size": 0}, r"^error: batch_size must be >= 1, got 0$"),
         ({}, {"slices": [7]}, r"^error: .*a\.h5.* 7"),
+        # every knob a preset sets, given next to the preset: it wins, so a bad value is refused as
+        # without a preset (0.3.0 let the preset replace it silently), and a combination that
+        # cannot run names the knobs and where each came from
+        ({"preset": "fast", "steps_each": 0}, {}, r"^error: steps_each must be at least 1, got 0$"),
+        ({"preset": "fast", "sigma_offset": 500}, {},
+         r"^error: sigma_offset must lie in \[0, 4\] for 5 noise levels, got 500 \(or be 'auto' with a warm-start init\)$"),
+        ({"preset": "reference", "sigma_offset": "auto"}, {},
+         r"^error: sigma_offset: auto \(config\) picks a warm-start level; it needs init 'zero_filled' or 'cg_sense', "
+         r"got init 'reference' \(preset reference\); give init: zero_filled \(or cg_sense\), or a level index as sigma_offset$"),
+        ({"preset": "fast", "init": "reference"}, {},
+         r"^error: sigma_offset: auto \(preset fast\) picks a warm-start level; it needs init 'zero_filled' or 'cg_sense', "
+         r"got init 'reference' \(config\); give init: zero_filled \(or cg_sense\), or a level index as sigma_offset$"),
+        ({"preset": "balanced", "levels": 0}, {}, r"^error: need a positive number of levels, got 0$"),
+        ({"preset": "fast", "final_denoise": "maybe"}, {},
+         r"^error: config: model\.final_denoise \(LangevinSampler\): Expected a <class 'bool'>\. Got value: maybe \(see --help\)$"),
+        ({"preset": "reference", "start_factor": 4.0}, {},
+         r"^error: start_factor: 4 has no effect: it places the start of sigma_offset: auto, but the chain starts at the "
+         r"fixed level sigma_offset: 0 \(default\); remove start_factor or set sigma_offset: auto$"),
+        ({"preset": "fast", "start_factor": -1.0}, {}, r"^error: start_factor must be positive, got -1\.0$"),
+        ({"preset": "fast", "prior_sampling": True}, {},
+         r"^error: prior sampling has no data: init 'zero_filled' \(preset fast\) and sigma_offset: auto \(preset fast\) "
+         r"need a measurement$"),
+        ({"cs_missing": "ignore"}, {},
+         r"^error: config: model\.cs_missing \(LangevinSampler\): Expected a typing\.Literal\['error', 'skip'\]\. "
+         r"Got value: ignore \(see --help\)$"),
     ],
 )
 def test_config_mistakes(setup, tmp_path, capsys, model, data_args, message):
     status, line, _, _ = run_case(setup, tmp_path, capsys, lambda o: setup.config(o, "c.yaml", model=model, **data_args))
     assert status == 2 and re.search(message, line), line
+
+
+# every knob a preset sets, a value that differs from the preset's (fast: steps_each 1, sigma_offset
+# auto, 16 levels per decade, init zero_filled, final_denoise true, start_factor 2)
+GIVEN_NEXT_TO_FAST = [("steps_each", 2, 2), ("sigma_offset", 1, 1), ("levels", 3, 3), ("init", "cg_sense", "cg_sense"),
+                      ("final_denoise", False, False), ("start_factor", 4.0, 4.0)]
+
+
+@pytest.mark.parametrize("knob, value, recorded", GIVEN_NEXT_TO_FAST, ids=[case[0] for case in GIVEN_NEXT_TO_FAST])
+def test_preset_knob_given_explicitly_wins(setup, tmp_path, capsys, knob, value, recorded):
+    """The run uses the given knob, says so on its ``sampler:`` line and records it, with its
+    source, in run_settings.json; the preset fills in the others."""
+    out = tmp_path / "out"
+    model = {"preset": "fast", "steps_each": None, knob: value}
+    config = setup.config(out, "c.yaml", data=[str(setup.data / "b.h5")], model=model, num_samples=1)
+    capsys.readouterr()
+    with one_thread_and_deadline():
+        assert main_in_process("predict", "--config", config) == 0
+    printed = capsys.readouterr().out
+    line = next(line for line in printed.splitlines() if line.startswith("sampler: "))
+    assert f"(preset fast); from the config: {knob}={show_knob(value)}; from preset fast: " in line, line
+    settings = json.loads((out / "run_settings.json").read_text())["model"]
+    assert settings[knob] == recorded and settings["preset"] == "fast"
+    sources = settings["schedule"]["knob_sources"]
+    assert sources == {k: "config" if k == knob else "preset fast" for k in PRESETS["fast"]}
+    schedule = settings["schedule"]
+    shown = {
+        "steps_each": schedule["steps_total"] == 2 * schedule["levels_run"],
+        "sigma_offset": schedule["first_level"] == 1 and not schedule["auto_start"],
+        "levels": schedule["levels_run"] == 3,
+        "init": schedule["init"] == "cg_sense",
+        "final_denoise": schedule["final_denoise"] is False,
+        "start_factor": schedule["start_factor"] == 4.0 and schedule["auto_start"],
+    }
+    assert shown[knob], schedule
 
 
 def test_unknown_keys_and_broken_yaml(setup, tmp_path, capsys):

@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from lit_sampler.presets import WARM_PRESETS, per_decade_levels, resolve_schedule, steps_per_level
+from lit_sampler.presets import PLAIN_DEFAULTS, PRESETS, per_decade_levels, resolve_schedule, steps_per_level
 from lit_sampler.sampling import annealed_langevin, chain_plan, network_evaluations
 from lit_sampler.schedules import chain_variance, geometric_sigmas, level_step_sizes, log_spaced_levels
 from lit_sampler.warm_start import auto_start_levels, zero_filled_error
@@ -165,32 +165,98 @@ def test_steps_schedule_pieces():
 @pytest.mark.parametrize("levels,sigma_end", [(200, 0.01), (2311, 0.0066)])
 def test_presets_resolve_relative_to_the_schedule(levels, sigma_end):
     sigmas = geometric_sigmas(50.0 if levels == 200 else 232.0, sigma_end, levels).tolist()
-    common = dict(steps_each=7, sigma_offset=5, levels=None, init="noise", final_denoise=False, start_factor=1.0)
-    reference = resolve_schedule(sigmas, preset="reference", **common)
+    reference = resolve_schedule(sigmas, preset="reference", sigma_offset=5)  # (reference keeps the configured k)
     assert reference.levels == list(range(5, levels)) and set(reference.steps) == {3}
     assert reference.init == "reference" and not reference.final_denoise and not reference.auto_start
     assert reference.evaluations(5) == 3 * (levels - 5)
     decades = math.log10(sigmas[0] / sigmas[-1])
-    for name, (factor, density) in WARM_PRESETS.items():
-        schedule = resolve_schedule(sigmas, preset=name, **common)
+    for name in ("balanced", "fast"):
+        table = PRESETS[name]
+        schedule = resolve_schedule(sigmas, preset=name)
         assert schedule.auto_start and schedule.init == "zero_filled" and schedule.final_denoise
-        assert schedule.start_factor == factor
-        if density is None:
+        assert schedule.start_factor == table["start_factor"]
+        assert set(schedule.sources.values()) == {f"preset {name}"}
+        if table["levels"] is None:
             assert schedule.levels == list(range(levels))
         else:
-            assert schedule.levels == per_decade_levels(sigmas, density)
-            assert len(schedule.levels) == round(decades * density) + 1
+            assert schedule.levels == per_decade_levels(sigmas, table["levels"].count)
+            assert len(schedule.levels) == round(decades * table["levels"].count) + 1
         assert schedule.levels[0] == 0 and schedule.levels[-1] == levels - 1
         assert set(schedule.steps) == {1}
         assert schedule.evaluations(schedule.levels[-1]) == 2  # last level + the Tweedie step
-    fast = resolve_schedule(sigmas, preset="fast", **common)
-    balanced = resolve_schedule(sigmas, preset="balanced", **common)
+    fast = resolve_schedule(sigmas, preset="fast")
+    balanced = resolve_schedule(sigmas, preset="balanced")
     assert fast.evaluations(levels // 2) < balanced.evaluations(levels // 2)
+
+
+# per knob a value that differs from every preset's, and what the schedule then shows
+EXPLICIT = {
+    "steps_each": (2, lambda s: set(s.steps) == {2}),
+    "sigma_offset": (5, lambda s: not s.auto_start and s.levels[0] == 5),
+    "levels": (4, lambda s: len(s.levels) == 4),
+    "init": ("cg_sense", lambda s: s.init == "cg_sense"),
+    "final_denoise": (None, None),  # (the opposite of the preset's: filled in below)
+    "start_factor": (4.0, lambda s: s.start_factor == 4.0 and s.auto_start),
+}
+PRESET_KNOBS = [(preset, knob) for preset, table in PRESETS.items() for knob in table]
+
+
+@pytest.mark.parametrize("preset, knob", PRESET_KNOBS, ids=[f"{p}-{k}" for p, k in PRESET_KNOBS])
+def test_an_explicit_knob_wins_over_the_preset(preset, knob):
+    """The one rule, knob by knob: a knob given next to a preset is what runs and is reported as
+    the config's; the preset fills in every other knob it sets."""
+    sigmas = geometric_sigmas(50.0, 0.01, 40).tolist()
+    value, shows = EXPLICIT[knob]
+    if knob == "final_denoise":
+        value = not PRESETS[preset]["final_denoise"]
+        shows = lambda s: s.final_denoise is value  # noqa: E731
+    schedule = resolve_schedule(sigmas, preset=preset, **{knob: value})
+    assert schedule.knobs[knob] == value and schedule.sources[knob] == "config"
+    assert shows(schedule), schedule
+    others = {k: s for k, s in schedule.sources.items() if k != knob}
+    assert all(s == f"preset {preset}" for k, s in others.items() if k in PRESETS[preset])
+    assert all(s == "default" for k, s in others.items() if k not in PRESETS[preset])
+    assert schedule.describe()["knob_sources"] == schedule.sources
+    assert f"from the config: {knob}=" in schedule.setup_line(len(sigmas))
+
+
+def test_plain_defaults_without_a_preset_are_unchanged():
+    sigmas = geometric_sigmas(5.0, 0.1, 6).tolist()
+    schedule = resolve_schedule(sigmas)
+    assert schedule.knobs == PLAIN_DEFAULTS == {"steps_each": 3, "sigma_offset": 0, "levels": None, "init": "reference",
+                                                "final_denoise": False, "start_factor": 2.0}
+    assert schedule.levels == list(range(6)) and set(schedule.steps) == {3} and "knob_sources" not in schedule.describe()
+    assert schedule.setup_line(6) == ("sampler: 6 of 6 levels, 18 network calls per item; defaults: steps_each=3, "
+                                      "sigma_offset=0, levels=all, init=reference, final_denoise=false")
+
+
+def test_impossible_combinations_name_the_knobs_and_the_preset():
+    sigmas = geometric_sigmas(5.0, 0.1, 6).tolist()
+    cases = [
+        ("reference", {"sigma_offset": "auto"},
+         "sigma_offset: auto (config) picks a warm-start level; it needs init 'zero_filled' or 'cg_sense', got init "
+         "'reference' (preset reference); give init: zero_filled (or cg_sense), or a level index as sigma_offset"),
+        ("fast", {"init": "reference"},
+         "sigma_offset: auto (preset fast) picks a warm-start level; it needs init 'zero_filled' or 'cg_sense', got init "
+         "'reference' (config); give init: zero_filled (or cg_sense), or a level index as sigma_offset"),
+        ("reference", {"start_factor": 4.0},
+         "start_factor: 4 has no effect: it places the start of sigma_offset: auto, but the chain starts at the fixed "
+         "level sigma_offset: 0 (default); remove start_factor or set sigma_offset: auto"),
+        ("fast", {"sigma_offset": 500},
+         "sigma_offset must lie in [0, 5] for 6 noise levels, got 500 (or be 'auto' with a warm-start init)"),
+        ("fast", {"steps_each": 0}, "steps_each must be at least 1, got 0"),
+        ("balanced", {"levels": 0}, "need a positive number of levels, got 0"),
+        ("fast", {"start_factor": -1.0}, "start_factor must be positive, got -1.0"),
+    ]
+    for preset, given, message in cases:
+        with pytest.raises(ValueError) as caught:
+            resolve_schedule(sigmas, preset=preset, **given)
+        assert str(caught.value) == message
 
 
 def test_schedule_errors():
     sigmas = geometric_sigmas(5.0, 0.1, 6).tolist()
-    base = dict(preset=None, steps_each=1, levels=None, final_denoise=False, start_factor=2.0)
+    base = dict(preset=None, steps_each=1, levels=None, final_denoise=False, start_factor=None)
     with pytest.raises(ValueError, match="needs init 'zero_filled' or 'cg_sense'"):
         resolve_schedule(sigmas, sigma_offset="auto", init="noise", **base)
     with pytest.raises(ValueError, match=r"levels must be indices in \[2, 5\]"):

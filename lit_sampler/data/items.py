@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import DataError
-from ..noise import snr_label
+from ..noise import noise_key, snr_label
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,8 @@ class MeasurementBatch:
     * ``target`` ``[B, H, W]`` complex64 ground truth / scale (MVUE, or RSS as complex) and
       ``has_target`` bool ``[B]`` (zeros / False without ground truth);
     * ``zero_filled`` ``[B, H, W]`` complex64: the target's formula on the measured k-space;
-    * ``scale`` (the slice's normalisation) and ``noise_var`` (ν / scale², 0 if noiseless) float32 ``[B]``.
+    * ``scale`` (the slice's normalisation) and ``noise_var`` (ν / scale², 0 if noiseless) float32 ``[B]``;
+    * ``real_noise`` bool ``[B]``: the data carry the scanner's own noise (converted raw data).
 
     ``is_padding``: an empty batch for a DDP rank that would otherwise get none.
     """
@@ -101,6 +102,7 @@ class MeasurementBatch:
     scale: Optional[torch.Tensor] = None
     noise_var: Optional[torch.Tensor] = None
     is_padding: bool = False
+    real_noise: Optional[torch.Tensor] = None
 
     def __len__(self) -> int:
         return len(self.item_key)
@@ -108,6 +110,11 @@ class MeasurementBatch:
     @property
     def has_measurement(self) -> bool:
         return self.kspace is not None
+
+    def noise_keys(self) -> list[str]:
+        """Each item's noise level as ``cs_lambdas`` names it (:func:`lit_sampler.noise.noise_key`)."""
+        real = self.real_noise.tolist() if self.real_noise is not None else [False] * len(self)
+        return [noise_key(float(snr), bool(r)) for snr, r in zip(self.snr_db.tolist(), real)]
 
     @classmethod
     def padding(cls) -> "MeasurementBatch":

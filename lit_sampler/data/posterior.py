@@ -9,7 +9,7 @@ from typing import Any, Literal, Optional, Sequence, Union
 import pytorch_lightning as pl
 import torch
 
-from ..noise import snr_label
+from ..noise import noise_key, snr_label
 from .fastmri import VolumeInfo
 from .geometry import CropMode, ImageSize
 from ..export import file_voxel_size, output_voxel_size
@@ -53,6 +53,7 @@ def collate_measurements(measurements: Sequence[Measurement], refs: Sequence[Ite
         zero_filled=torch.stack([m.zero_filled for m in measurements]),
         scale=torch.tensor([m.scale for m in measurements], dtype=torch.float32),
         noise_var=torch.tensor([m.noise_var for m in measurements], dtype=torch.float32),
+        real_noise=torch.tensor([m.real_noise for m in measurements], dtype=torch.bool),
     )
 
 
@@ -235,6 +236,15 @@ class FastMRIDataModule(PredictItems, pl.LightningDataModule):
                 attrs["acceleration"] = int(acceleration) if acceleration == int(acceleration) else acceleration
             out[volume.fname] = attrs
         return out
+
+    def noise_keys(self) -> list[str]:
+        """The noise levels of this run's measurements as ``cs_lambdas`` names them
+        (:func:`lit_sampler.noise.noise_key`; ``measured`` for scanner data at ``snr: null``), in
+        ``snr_range`` order: what the sampler checks its λ against before the first chain."""
+        if not self._is_setup:
+            self.setup("predict")
+        real = sorted({bool(v.attrs.get("real_noise", False)) for v, s in zip(self.volumes, self.selected_slices) if s})
+        return list(dict.fromkeys(noise_key(snr, r) for snr in self.snr_levels for r in real))
 
     def volume_slices(self) -> dict[str, list[int]]:
         """File name → the slices selected for this run (what a complete output volume holds)."""

@@ -140,6 +140,7 @@ class Measurement:
         target: ``[H, W]`` complex64, ``x★ / s`` (zeros when ``has_target`` is False).
         zero_filled: ``[H, W]`` complex64, ``x₀ / s``.
         scale, noise_var, snr_db: ``s``, ``ν / s²`` (normalised units), SNR (``inf`` = noiseless).
+        real_noise: the data carry the scanner's own noise (file attribute ``real_noise``).
     """
 
     kspace: torch.Tensor
@@ -151,6 +152,7 @@ class Measurement:
     scale: float
     noise_var: float
     snr_db: float
+    real_noise: bool = False
 
 
 class MeasurementTransform:
@@ -249,6 +251,7 @@ class MeasurementTransform:
             scale=scale,
             noise_var=nu / scale**2,
             snr_db=math.inf if snr_db is None else float(snr_db),
+            real_noise=bool(data.volume.attrs.get("real_noise", False)),
         )
 
 
