@@ -2,7 +2,8 @@
 
 * Zero-filled: the coil-combined image of the measured k-space (computed by the data transform).
 * CG-SENSE (Pruessmann et al. 2001): least squares min_x ‖A x − y‖² solved by conjugate gradients
-  on the normal equations AᴴA x = Aᴴy, started from zero. With few iterations CG acts as its own
+  on the normal equations AᴴA x = Aᴴy, started from zero, with the paper's intensity correction
+  (:func:`intensity_correction`) as preconditioner. With few iterations CG acts as its own
   regulariser, which is how CG-SENSE is run in practice.
 * Compressed sensing (Lustig, Donoho & Pauly 2007), through sigpy (the optional ``baselines``
   extra; the solvers users already compare against, so we call them rather than re-implement them):
@@ -34,9 +35,25 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return value.reshape(-1, *([1] * (a.dim() - 1)))
 
 
+def intensity_correction(sens_maps: torch.Tensor) -> torch.Tensor:
+    """Pruessmann et al. 2001's intensity correction ``I = (Σ_c |S_c|²)^(−1/2)`` of maps
+    ``[B, coils, H, W]`` → real ``[B, H, W]``; 1 where ``Σ_c |S_c|² = 0`` (cropped maps: AᴴA is
+    zero there and the image stays 0). 1 everywhere for unit-norm maps."""
+    energy = sens_maps.abs().square().sum(dim=-3)
+    return torch.where(energy > 0, energy.clamp_min(torch.finfo(energy.dtype).tiny).rsqrt(), torch.ones_like(energy))
+
+
 @torch.no_grad()
-def cg_sense(operator: LinearOperator, y: torch.Tensor, iterations: int = 10, tolerance: float = 1e-10) -> torch.Tensor:
+def cg_sense(operator: LinearOperator, y: torch.Tensor, iterations: int = 10, tolerance: float = 1e-10,
+             intensity: torch.Tensor | None = None) -> torch.Tensor:
     """Solve AᴴA x = Aᴴy by conjugate gradients, independently per batch item.
+
+    With ``intensity`` ``I`` (Pruessmann et al. 2001's intensity correction, :func:`intensity_correction`),
+    CG runs on ``(I AᴴA I) z = I Aᴴy`` and returns ``x = I z``: the same least-squares problem,
+    preconditioned so that a fully sampled AᴴA has a unit diagonal. For unit-norm maps ``I = 1``
+    and this is plain CG; for maps whose energy varies over the image (those of pre-whitened
+    scanner data, whose image is the unwhitened one, docs/data.md) plain CG converges slowly. Any
+    positive ``I`` leaves the least-squares solution unchanged; only the iterates differ.
 
     Args:
         operator: a :class:`~lit_sampler.operators.LinearOperator` (e.g.
@@ -47,11 +64,13 @@ def cg_sense(operator: LinearOperator, y: torch.Tensor, iterations: int = 10, to
             noise); never below 10 × the dtype's machine epsilon, which single-coil data reach after
             one step (AᴴA = F⁻¹MF is a projection, so the first step solves the system exactly and
             the residual left is rounding, whose directions AᴴA barely sees).
+        intensity: ``I`` ``[B, H, W]`` real, or ``None`` (``I = 1``).
 
     Returns:
         The least-squares image ``[B, H, W]`` (complex).
     """
-    rhs = operator.adjoint(y)
+    weight = 1.0 if intensity is None else intensity  # x·1.0 is x exactly: no preconditioner, same iterates
+    rhs = weight * operator.adjoint(y)
     x = torch.zeros_like(rhs)
     residual = rhs.clone()
     direction = residual.clone()
@@ -59,7 +78,7 @@ def cg_sense(operator: LinearOperator, y: torch.Tensor, iterations: int = 10, to
     floor = rr * max(tolerance, 10 * torch.finfo(rhs.real.dtype).eps) ** 2
     tiny = torch.finfo(rhs.real.dtype).tiny
     for _ in range(iterations):
-        q = normal_of(operator, direction)
+        q = weight * normal_of(operator, weight * direction)
         active = rr > floor
         step = torch.where(active, rr / _dot(direction, q).clamp_min(tiny), 0.0)
         x = x + step * direction
@@ -67,7 +86,7 @@ def cg_sense(operator: LinearOperator, y: torch.Tensor, iterations: int = 10, to
         rr_new = _dot(residual, residual)
         direction = residual + (rr_new / rr.clamp_min(tiny)) * direction
         rr = rr_new
-    return x
+    return weight * x
 
 
 def sigpy_mri_app():

