@@ -2,7 +2,8 @@
 
 * Zero-filled: the coil-combined image of the measured k-space (computed by the data transform).
 * CG-SENSE (Pruessmann et al. 2001): least squares min_x ‖A x − y‖² solved by conjugate gradients
-  on the normal equations AᴴA x = Aᴴy, started from zero. With few iterations CG acts as its own
+  on the normal equations AᴴA x = Aᴴy, started from zero, with the paper's intensity correction
+  (:func:`intensity_correction`) as preconditioner. With few iterations CG acts as its own
   regulariser, which is how CG-SENSE is run in practice.
 * Compressed sensing (Lustig, Donoho & Pauly 2007), through sigpy (the optional ``baselines``
   extra; the solvers users already compare against, so we call them rather than re-implement them):
@@ -35,6 +36,14 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per-item real inner product Re⟨a, b⟩ over all but the batch dimension, shaped ``[B, 1, …]``."""
     value = (a.conj() * b).real.flatten(1).sum(dim=1)
     return value.reshape(-1, *([1] * (a.dim() - 1)))
+
+
+def intensity_correction(sens_maps: torch.Tensor) -> torch.Tensor:
+    """Pruessmann et al. 2001's intensity correction ``I = (Σ_c |S_c|²)^(−1/2)`` of maps
+    ``[B, coils, H, W]`` → real ``[B, H, W]``; 1 where ``Σ_c |S_c|² = 0`` (cropped maps: AᴴA is
+    zero there and the image stays 0). 1 everywhere for unit-norm maps."""
+    energy = sens_maps.abs().square().sum(dim=-3)
+    return torch.where(energy > 0, energy.clamp_min(torch.finfo(energy.dtype).tiny).rsqrt(), torch.ones_like(energy))
 
 
 @torch.no_grad()
@@ -73,8 +82,16 @@ def conjugate_gradient(apply: Callable[[torch.Tensor], torch.Tensor], rhs: torch
 
 
 @torch.no_grad()
-def cg_sense(operator: LinearOperator, y: torch.Tensor, iterations: int = 10, tolerance: float = 1e-10) -> torch.Tensor:
+def cg_sense(operator: LinearOperator, y: torch.Tensor, iterations: int = 10, tolerance: float = 1e-10,
+             intensity: torch.Tensor | None = None) -> torch.Tensor:
     """Solve AᴴA x = Aᴴy by conjugate gradients from zero, independently per batch item.
+
+    With ``intensity`` ``I`` (Pruessmann et al. 2001's intensity correction, :func:`intensity_correction`),
+    CG runs on ``(I AᴴA I) z = I Aᴴy`` and returns ``x = I z``: the same least-squares problem,
+    preconditioned so that a fully sampled AᴴA has a unit diagonal. For unit-norm maps ``I = 1``
+    and this is plain CG; for maps whose energy varies over the image (those of pre-whitened
+    scanner data, whose image is the unwhitened one, docs/data.md) plain CG converges slowly. Any
+    positive ``I`` leaves the least-squares solution unchanged; only the iterates differ.
 
     Args:
         operator: a :class:`~lit_sampler.operators.LinearOperator` (e.g.
@@ -85,12 +102,14 @@ def cg_sense(operator: LinearOperator, y: torch.Tensor, iterations: int = 10, to
             noise); never below 10 × the dtype's machine epsilon, which single-coil data reach after
             one step (AᴴA = F⁻¹MF is a projection, so the first step solves the system exactly and
             the residual left is rounding, whose directions AᴴA barely sees).
+        intensity: ``I`` ``[B, H, W]`` real, or ``None`` (``I = 1``).
 
     Returns:
         The least-squares image ``[B, H, W]`` (complex).
     """
-    rhs = operator.adjoint(y)
-    return conjugate_gradient(lambda image: normal_of(operator, image), rhs, None, iterations, tolerance)
+    weight = 1.0 if intensity is None else intensity  # x·1.0 is x exactly: no preconditioner, same iterates
+    rhs = weight * operator.adjoint(y)
+    return weight * conjugate_gradient(lambda z: weight * normal_of(operator, weight * z), rhs, None, iterations, tolerance)
 
 
 def sigpy_mri_app():

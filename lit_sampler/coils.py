@@ -9,6 +9,12 @@ With ``x_c = F₂⁻¹ k_c`` the coil images (:func:`lit_sampler.fft.ifft2c`):
 * RSS: ``x = sqrt(Σ_c |x_c|²)`` (real, non-negative).
 
 The data transform's ``target=`` option picks one (:mod:`lit_sampler.data.transforms`).
+
+Pre-whitened data (``y_w = W y``, :mod:`lit_sampler.data.whitening`) are combined from the scanner's
+coils ``W⁻¹ y_w`` with the maps ``W⁻¹ S_w`` (``unwhitening = W⁻¹``): whitening changes the noise,
+not the image (Pruessmann et al., MRM 46:638, 2001), so the combined image is the one the
+unwhitened data give — RSS ``|x| · ‖Ŝ‖`` and MVUE ``x`` with ``Ŝ`` the unwhitened coils' maps —
+rather than one shaded by the per-pixel gain ``‖W Ŝ‖`` the whitened coils have.
 """
 
 from __future__ import annotations
@@ -18,6 +24,35 @@ from typing import Optional
 import torch
 
 from .fft import ifft2c
+
+
+def mix_coils(data: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """``Σ_d matrix[c, d] · data[..., d, :, :]``: a coil transform of ``[..., coils, H, W]``.
+
+    Raises:
+        ValueError: ``matrix`` is not ``[coils, coils]`` for the data's coil count.
+    """
+    coils = data.shape[-3] if data.dim() >= 3 else None
+    if matrix.dim() != 2 or coils is None or tuple(matrix.shape) != (coils, coils):
+        raise ValueError(
+            f"coil transform has shape {list(matrix.shape)} but data {list(data.shape)} need "
+            f"[{coils}, {coils}] (a matrix over the coil axis, dimension -3)"
+        )
+    return torch.einsum("cd,...dhw->...chw", matrix.to(data.dtype), data)
+
+
+def unwhitened_unit_maps(maps: torch.Tensor, unwhitening: torch.Tensor) -> torch.Tensor:
+    """Whitened maps ``[..., coils, H, W]`` scaled per pixel so that ``Σ_c |(W⁻¹ S)_c|² = 1``
+    (``unwhitening = W⁻¹``): the unwhitened coils' maps then have unit norm, so the image ``x`` of
+    ``y_w = F(S x)`` is the unwhitened image (module docstring). 0 where ``W⁻¹ S`` is (cropped
+    maps). Idempotent, and independent of the maps' per-pixel scale (ESPIRiT's or BART's unit norm
+    of the whitened coils, or this one).
+    """
+    energy = mix_coils(maps, unwhitening).abs().square().sum(dim=-3, keepdim=True)
+    tiny = 1e-12 * float(energy.max()) if energy.numel() else 0.0
+    valid = energy > tiny
+    gain = torch.where(valid, energy, torch.ones_like(energy)).rsqrt()
+    return torch.where(valid, maps * gain, torch.zeros_like(maps))
 
 
 def mvue(kspace: torch.Tensor, maps: Optional[torch.Tensor]) -> torch.Tensor:
@@ -44,8 +79,16 @@ def rss(kspace: torch.Tensor) -> torch.Tensor:
     return ifft2c(kspace).abs().square().sum(dim=-3).sqrt()
 
 
-def combine(kspace: torch.Tensor, maps: Optional[torch.Tensor], kind: str) -> torch.Tensor:
-    """Coil-combined complex image ``[..., H, W]`` by ``kind`` ∈ {"mvue", "rss"} (RSS as complex)."""
+def combine(kspace: torch.Tensor, maps: Optional[torch.Tensor], kind: str,
+            unwhitening: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Coil-combined complex image ``[..., H, W]`` by ``kind`` ∈ {"mvue", "rss"} (RSS as complex).
+
+    ``unwhitening``: ``W⁻¹`` ``[coils, coils]`` of pre-whitened data; k-space and maps are taken
+    back to the scanner's coils first (module docstring). ``None``: combined as they are.
+    """
+    if unwhitening is not None:
+        kspace = mix_coils(kspace, unwhitening)
+        maps = None if maps is None else mix_coils(maps, unwhitening)
     if kind == "mvue":
         return mvue(kspace, maps)
     if kind == "rss":

@@ -19,7 +19,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_only
 
-from .baselines import CS_METHODS, METHODS, cg_sense, compressed_sensing
+from .baselines import CS_METHODS, METHODS, cg_sense, compressed_sensing, intensity_correction
 from .chain_tracker import ChainTracker
 from .data.items import MeasurementBatch
 from .errors import DivergenceError, MissingLambdaError
@@ -331,7 +331,8 @@ class LangevinSampler(pl.LightningModule):
         schedule = self.schedule
         # FFTs, data consistency and the update in float32 whatever the trainer's precision
         with torch.autocast(self.device.type, enabled=False):
-            cg = cg_sense(operator, batch.kspace, self.hparams.cg_iterations) if operator and self.hparams.cg_iterations else None
+            cg = (cg_sense(operator, batch.kspace, self.hparams.cg_iterations, intensity=intensity_correction(batch.sens_maps))
+                  if operator and self.hparams.cg_iterations else None)
             starts = [schedule.levels[0]] * len(batch) if prior else self._start_levels(batch)
             estimate = cg if schedule.init == "cg_sense" else (None if prior else batch.zero_filled)
             x = annealed_langevin(

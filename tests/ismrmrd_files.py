@@ -120,11 +120,14 @@ def write_ismrmrd(path: Path, scan: Scan) -> Path:
 
 @dataclass
 class Truth:
-    """A known multi-coil volume: coil k-space ``[slices, coils, H, W]`` (recon grid) and its
-    oversampled version ``[slices, coils, 2H, W]`` (the object in the readout centre)."""
+    """A known multi-coil volume: coil k-space ``[slices, coils, H, W]`` (recon grid), its
+    oversampled version ``[slices, coils, 2H, W]`` (the object in the readout centre) and the object
+    ``[slices, H, W]`` (complex; its maps have ``Σ_c |S_c|² = 1``, so ``|images|`` is the RSS of
+    the coil images: the unwhitened image, fastMRI's ``reconstruction_rss`` convention)."""
 
     kspace: torch.Tensor
     oversampled: torch.Tensor
+    images: torch.Tensor
 
 
 def known_volume(name: str, slices: int = 2, coils: int = 4, size: tuple[int, int] = (32, 32)) -> Truth:
@@ -134,7 +137,8 @@ def known_volume(name: str, slices: int = 2, coils: int = 4, size: tuple[int, in
     coil_images = ifft2c(volume.kspace)
     padded = torch.zeros(slices, coils, 2 * height, width, dtype=coil_images.dtype)
     padded[:, :, height // 2 : height // 2 + height] = coil_images  # centre rows of the 2H grid
-    return Truth(kspace=volume.kspace.to(torch.complex64), oversampled=fft2c(padded).to(torch.complex64))
+    return Truth(kspace=volume.kspace.to(torch.complex64), oversampled=fft2c(padded).to(torch.complex64),
+                 images=volume.images.to(torch.complex64))
 
 
 def correlated_noise(coils: int, shape: tuple[int, ...], seed: int, mixing: Optional[np.ndarray] = None) -> np.ndarray:
@@ -146,7 +150,9 @@ def correlated_noise(coils: int, shape: tuple[int, ...], seed: int, mixing: Opti
 
 
 def noise_mixing(coils: int, scale: float = 0.02) -> np.ndarray:
-    """A fixed lower-triangular mixing ``A`` with correlated channels of unequal noise levels."""
+    """A fixed lower-triangular mixing ``A`` with correlated channels of unequal noise levels: noise
+    levels 1..2 on the diagonal, complex Gaussian off-diagonal terms of standard deviation 0.3 per
+    part (30 %), all times ``scale``."""
     rng = np.random.default_rng(123)
     mixing = np.tril(rng.standard_normal((coils, coils)) + 1j * rng.standard_normal((coils, coils))) * 0.3
     mixing[np.diag_indices(coils)] = np.linspace(1.0, 2.0, coils)

@@ -13,14 +13,18 @@ import numpy as np
 import pytest
 import torch
 
-from ismrmrd_files import Header, Scan, correlated_noise, known_volume, noise_mixing, write_ismrmrd
+from ismrmrd_files import Header, Scan, Truth, correlated_noise, known_volume, noise_mixing, write_ismrmrd
+from lit_sampler.baselines import cg_sense, intensity_correction
 from lit_sampler.data import DataError, FastMRIDataModule
 from lit_sampler.data.espirit import espirit_maps
+from lit_sampler.data.fastmri import inspect_volume
 from lit_sampler.data.fastmri_write import write_volume
 from lit_sampler.data.ismrmrd_header import is_ismrmrd_file
 from lit_sampler.data.ismrmrd_raw import RawOptions, read_ismrmrd
 from lit_sampler.data.raw_prepare import cached_path, convert_ismrmrd
+from lit_sampler.fft import fft2c
 from lit_sampler.masks import RandomLineMask
+from lit_sampler.operators import MultiCoilMRI
 
 ROOT = Path(__file__).resolve().parents[1]
 COILS, SIZE = 4, (32, 32)
@@ -40,9 +44,9 @@ def expected_maps(kspace: np.ndarray, calib) -> np.ndarray:
                      for k in kspace])
 
 
-def items(data_path, cache, **kwargs) -> list[dict]:
+def items(data_path, cache, whiten: bool = True, **kwargs) -> list[dict]:
     """The measurements of every item, as dicts with their ``item_key``."""
-    dm = FastMRIDataModule(data_path=str(data_path), raw=RawOptions(cache_dir=str(cache)),
+    dm = FastMRIDataModule(data_path=str(data_path), raw=RawOptions(cache_dir=str(cache), whiten=whiten),
                            mask=RandomLineMask([0.25], [2]), **kwargs)
     dm.setup("predict")
     return [{"item_key": key, **vars(m)} for key, m in zip(dm.items, dm.measurements(dm.items))]
@@ -107,7 +111,7 @@ def test_undersampled_acquisition_keeps_its_lines_as_the_mask(tmp_path):
         items(raw, tmp_path / "cache", use_file_mask=False)
 
 
-def test_prewhitening_makes_the_noise_covariance_the_identity(tmp_path):
+def test_prewhitening_makes_the_noise_white(tmp_path):
     truth = known_volume("noisy.h5", slices=2)
     clean = truth.oversampled.numpy()
     mixing = noise_mixing(COILS)
@@ -116,31 +120,153 @@ def test_prewhitening_makes_the_noise_covariance_the_identity(tmp_path):
     scan = Scan(averages=[clean + data_noise], header=oversampled_header(2), noise=noise_scan)
     raw = write_ismrmrd(tmp_path / "raw" / "noisy.h5", scan)
     volume = read_ismrmrd(raw)
-    # whitening from the noise scan: Ψ̂ = n nᴴ / N, L = chol(Ψ̂)
+    # whitening from the noise scan: Ψ̂ = n nᴴ / N, L = chol(Ψ̂), W = c L⁻¹ with c² = coils / tr(Ψ̂⁻¹)
     psi = noise_scan.astype(np.complex128) @ noise_scan.conj().T.astype(np.complex128) / noise_scan.shape[1]
     np.testing.assert_allclose(volume.whitening.covariance, psi, rtol=1e-5, atol=1e-12)
     factor = np.linalg.cholesky(psi)
-    white_scan = np.linalg.solve(factor, noise_scan)
-    np.testing.assert_allclose(white_scan @ white_scan.conj().T / white_scan.shape[1], np.eye(COILS), atol=1e-5)
+    c2 = COILS / np.trace(np.linalg.inv(psi)).real
+    assert volume.whitening.scale ** 2 == pytest.approx(c2, rel=1e-9)
+    whiten = np.sqrt(c2) * np.linalg.inv(factor)
+    white_scan = whiten @ noise_scan
+    np.testing.assert_allclose(white_scan @ white_scan.conj().T / white_scan.shape[1], c2 * np.eye(COILS), atol=1e-5 * c2)
     # the imaging noise (another draw of the same process) is white after whitening, to sampling error
-    expected_clean = np.linalg.solve(factor, np.moveaxis(truth.kspace.numpy(), 1, 0).reshape(COILS, -1))
+    expected_clean = whiten @ np.moveaxis(truth.kspace.numpy(), 1, 0).reshape(COILS, -1)
     residual = np.moveaxis(volume.kspace, 1, 0).reshape(COILS, -1) - expected_clean
     covariance = residual @ residual.conj().T / residual.shape[1]
-    np.testing.assert_allclose(covariance, np.eye(COILS), atol=0.12)  # 2·32·32 samples per coil
-    assert np.abs(np.cov(np.moveaxis(data_noise, 1, 0).reshape(COILS, -1)) - np.eye(COILS)).max() > 0.5  # it was not
-    assert volume.noise_var == 1.0 and volume.whitening.max_correlation > 0.1
-    # the item's noise level is the measured, whitened one: ν = 1 per coil and sample, in data units
+    np.testing.assert_allclose(covariance, c2 * np.eye(COILS), atol=0.12 * c2)  # 2·32·32 samples per coil
+    assert np.abs(np.cov(np.moveaxis(data_noise, 1, 0).reshape(COILS, -1)) / c2 - np.eye(COILS)).max() > 0.5  # it was not
+    assert volume.noise_var == pytest.approx(c2, rel=1e-9) and volume.whitening.max_correlation > 0.1
+    # the item's noise level is the measured, whitened one: ν = c² per coil and sample, in data units
     got = items(raw, tmp_path / "cache")
-    assert [g["noise_var"] * g["scale"] ** 2 for g in got] == pytest.approx([1.0, 1.0], rel=1e-5)
+    assert [g["noise_var"] * g["scale"] ** 2 for g in got] == pytest.approx([c2, c2], rel=1e-5)
     (cached,) = (tmp_path / "cache" / "ismrmrd").glob("noisy-*/noisy.h5")
     with h5py.File(cached, "r") as f:
-        assert f.attrs["whitened"] and f.attrs["measured_noise_var"] == 1.0
+        assert f.attrs["whitened"] and f.attrs["measured_noise_var"] == pytest.approx(c2, rel=1e-9)
+        assert f.attrs["whitening_scale"] == pytest.approx(np.sqrt(c2), rel=1e-9)
         assert f.attrs["whitening_samples"] == 64 * 256 and f.attrs["whitening_condition"] > 1.0
         np.testing.assert_allclose(f["noise_covariance"][()], psi, rtol=1e-4, atol=1e-9)
-        # the same whitened k-space as L⁻¹ y computed here
-        whitened = np.moveaxis(np.linalg.solve(factor, np.moveaxis(read_ismrmrd(raw, RawOptions(whiten=False)).kspace, 1, 0)
-                                               .reshape(COILS, -1)).reshape(COILS, 2, *SIZE), 0, 1)
-        np.testing.assert_allclose(f["kspace"][()], whitened, atol=1e-5)
+        # the same whitened k-space as W y computed here
+        whitened = np.moveaxis((whiten @ np.moveaxis(read_ismrmrd(raw, RawOptions(whiten=False)).kspace, 1, 0)
+                                .reshape(COILS, -1)).reshape(COILS, 2, *SIZE), 0, 1)
+        np.testing.assert_allclose(f["kspace"][()], whitened, atol=1e-5 * np.abs(whitened).max())
+
+
+# ------------------------------------------------------------------ whitening keeps the image (issue 25)
+STRONG_COILS, STRONG_SLICES = 8, 4
+
+
+def correlated_scan(tmp_path, name: str, relative_noise: float) -> tuple[Path, Truth]:
+    """A fully sampled 8-coil, 4-slice scan with 2× readout oversampling, strongly correlated coil
+    noise (:func:`noise_mixing`: 30 % off-diagonal terms, levels 1..2) of ``relative_noise`` × the
+    largest k-space sample, and a noise scan of the same process."""
+    truth = known_volume(name, slices=STRONG_SLICES, coils=STRONG_COILS)
+    clean = truth.oversampled.numpy()
+    mixing = noise_mixing(STRONG_COILS, scale=relative_noise * float(np.abs(clean).max()))
+    data_noise = np.moveaxis(correlated_noise(STRONG_COILS, clean.shape[:1] + clean.shape[2:], seed=11, mixing=mixing), 0, 1)
+    noise_scan = correlated_noise(STRONG_COILS, (64 * 256,), seed=12, mixing=mixing)
+    raw = write_ismrmrd(tmp_path / "raw" / name, Scan(averages=[clean + data_noise], header=oversampled_header(STRONG_SLICES),
+                                                     noise=noise_scan))
+    return raw, truth
+
+
+def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.flatten().double() - a.double().mean(), b.flatten().double() - b.double().mean()
+    return float(a @ b / (a.norm() * b.norm()))
+
+
+def relative_error(estimate: torch.Tensor, truth: torch.Tensor) -> float:
+    return float((estimate - truth).norm() / truth.norm())
+
+
+def cg_images(got: list[dict], iterations: int = 10) -> list[torch.Tensor]:
+    """CG-SENSE of every item through its own forward model, as the module runs it, in data units."""
+    return [cg_sense(MultiCoilMRI(sens_maps=g["sens_maps"][None], mask=g["mask"][None]), g["kspace"][None], iterations,
+                     intensity=intensity_correction(g["sens_maps"][None]))[0] * g["scale"]
+            for g in got]
+
+
+@pytest.mark.parametrize("whiten", [True, False])
+def test_correlated_noise_leaves_the_target_the_true_image(tmp_path, whiten):
+    """Tiny noise: the stored target is the object on the unwhitened scale, on every slice, whitened
+    or not; it is the image of the forward model the sampler uses; CG-SENSE recovers it."""
+    raw, truth = correlated_scan(tmp_path, "strong.h5", relative_noise=1e-4)
+    got = items(raw, tmp_path / "cache", whiten=whiten, snr_range=[None])
+    assert len(got) == STRONG_SLICES
+    for g, image, cg in zip(got, truth.images.abs(), cg_images(got)):
+        target = (g["target"] * g["scale"]).abs()
+        assert correlation(target, image) >= 0.999, g["item_key"]
+        inside = image > 0.2 * image.max()
+        assert float((target[inside] / image[inside]).median()) == pytest.approx(1.0, abs=0.01)  # the intensity scale
+        # x = target explains the measured k-space through the item's maps: the sampler's image is the target
+        model = g["mask"] * fft2c(g["sens_maps"] * g["target"])
+        assert relative_error(model, g["kspace"]) < 0.05, g["item_key"]
+        assert relative_error(cg.abs(), image) < 0.12, g["item_key"]
+    # ν is the noise variance of the k-space the forward model sees (c² after whitening, none measured without)
+    (cached,) = (tmp_path / "cache" / "ismrmrd").glob("strong-*/strong.h5")
+    with h5py.File(cached, "r") as f:
+        assert bool(f.attrs["whitened"]) == whiten and (not whiten or f.attrs["whitening_max_correlation"] > 0.3)
+        c2 = f.attrs["whitening_scale"] ** 2 if whiten else 0.0
+    assert [g["noise_var"] * g["scale"] ** 2 for g in got] == pytest.approx([c2] * STRONG_SLICES, rel=1e-5)
+
+
+def test_whitened_and_unwhitened_conversions_give_the_same_images(tmp_path):
+    raw, truth = correlated_scan(tmp_path, "same.h5", relative_noise=1e-4)
+    white = items(raw, tmp_path / "white", whiten=True, snr_range=[None])
+    plain = items(raw, tmp_path / "plain", whiten=False, snr_range=[None])
+    for w, p, image in zip(white, plain, truth.images.abs()):
+        assert w["scale"] == pytest.approx(p["scale"], rel=1e-3)
+        target_w, target_p = w["target"] * w["scale"], p["target"] * p["scale"]
+        assert relative_error(target_w.abs(), target_p.abs()) < 1e-3
+        # the phases come from two ESPIRiT runs (in two coil bases): equal to a few mrad
+        assert relative_error(target_w, target_p) < 0.02
+        # the zero-filled images agree on the object; off it, the two ESPIRiT runs extrapolate the maps
+        # differently, and aliased signal lands there
+        inside = image > 0.2 * image.max()
+        zero_w, zero_p = (w["zero_filled"] * w["scale"])[inside], (p["zero_filled"] * p["scale"])[inside]
+        assert relative_error(zero_w.abs(), zero_p.abs()) < 1e-3
+
+
+def test_whitening_improves_the_least_squares_reconstruction_of_noisy_data(tmp_path):
+    """With noise that matters, whitening weights the coils by their noise (the ML estimate of
+    Pruessmann et al.): CG-SENSE (the module's 10 iterations) of the whitened data is closer to the
+    object than of the raw data, on every slice (by 6–20 % here)."""
+    raw, truth = correlated_scan(tmp_path, "noisy8.h5", relative_noise=5e-3)
+    white = cg_images(items(raw, tmp_path / "white", whiten=True, snr_range=[None]))
+    plain = cg_images(items(raw, tmp_path / "plain", whiten=False, snr_range=[None]))
+    for w, p, image in zip(white, plain, truth.images.abs()):
+        assert relative_error(w.abs(), image) < relative_error(p.abs(), image)
+
+
+def test_maps_made_elsewhere_from_the_whitened_kspace_are_put_on_the_unwhitened_scale(tmp_path):
+    """Maps estimated from the prepared (whitened) k-space by another tool (BART's ``ecalib``: unit
+    norm over the whitened coils) give the items of the conversion's own maps."""
+    raw, _ = correlated_scan(tmp_path, "elsewhere.h5", relative_noise=1e-4)
+    prepared = convert_ismrmrd(raw, tmp_path / "prepared" / "elsewhere.h5", with_maps=False)
+    with h5py.File(prepared, "r") as f:
+        assert "sens_maps" not in f
+        unit_whitened = expected_maps(f["kspace"][()], (24, 24))
+    write_volume(tmp_path / "maps" / "elsewhere.h5", np.zeros_like(unit_whitened), datasets={"s_maps": unit_whitened})
+    got = items(prepared, tmp_path / "unused", maps_dir=str(tmp_path / "maps"), snr_range=[None, 10])
+    assert_items_equal(got, items(raw, tmp_path / "cache", snr_range=[None, 10]))
+
+
+def test_files_prepared_before_the_whitening_scale_are_read_on_the_unwhitened_scale(tmp_path):
+    """A version-1 conversion (``y ← L⁻¹ y``, no ``whitening_scale``, unit-norm whitened maps) gives
+    the same images: its ``W⁻¹`` is ``L``."""
+    raw, _ = correlated_scan(tmp_path, "old.h5", relative_noise=1e-4)
+    current = convert_ismrmrd(raw, tmp_path / "current" / "old.h5")
+    old = tmp_path / "old" / "old.h5"
+    with h5py.File(current, "r") as f:
+        c = float(f.attrs["whitening_scale"])
+        attrs = {k: v for k, v in f.attrs.items() if k != "whitening_scale"}
+        attrs["measured_noise_var"] = 1.0
+        write_volume(old, f["kspace"][()] / c, sens_maps=expected_maps(f["kspace"][()], (24, 24)), attrs=attrs,
+                     datasets={"noise_covariance": f["noise_covariance"][()]})
+    got, want = items(old, tmp_path / "unused", snr_range=[None]), items(current, tmp_path / "unused", snr_range=[None])
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g["target"] * g["scale"], w["target"] * w["scale"], rtol=1e-4, atol=1e-5 * float((w["target"] * w["scale"]).abs().max()))
+        assert g["scale"] == pytest.approx(w["scale"], rel=1e-4)
+        assert g["noise_var"] * g["scale"] ** 2 == pytest.approx(1.0)  # the old file's own k-space units
 
 
 def test_noise_scan_dwell_time_scales_the_covariance(tmp_path):
@@ -162,8 +288,10 @@ def test_averages_are_combined_or_selected(tmp_path):
     off = RawOptions(whiten=False)
     np.testing.assert_allclose(read_ismrmrd(raw, off).kspace, 2 * truth.kspace.numpy(), atol=1e-5)
     np.testing.assert_allclose(read_ismrmrd(raw, RawOptions(average=1, whiten=False)).kspace, 3 * truth.kspace.numpy(), atol=1e-5)
-    assert read_ismrmrd(raw).noise_var == 0.5  # the mean of two whitened acquisitions
-    assert read_ismrmrd(raw, RawOptions(average=0)).noise_var == 1.0
+    whitened = read_ismrmrd(raw)
+    one = whitened.whitening.noise_var  # c² per whitened acquisition
+    assert whitened.noise_var == pytest.approx(one / 2, rel=1e-12)  # the mean of two whitened acquisitions
+    assert read_ismrmrd(raw, RawOptions(average=0)).noise_var == pytest.approx(one, rel=1e-12)
     with pytest.raises(DataError, match=re.escape(f"{raw}: average: 2 is not among the acquired average indices [0, 1]")):
         read_ismrmrd(raw, RawOptions(average=2))
     uneven = write_ismrmrd(tmp_path / "uneven.h5", Scan(averages=[first], header=oversampled_header(1), calibration_lines=()))
@@ -280,6 +408,32 @@ def test_a_noise_scan_of_other_coils_is_refused(tmp_path):
         f"{path}: the noise scan has 6 channels but the imaging data have 4; expected the same coils (a noise scan "
         "of another coil setup cannot whiten these data)") + "$"):
         read_ismrmrd(path)
+
+
+def test_a_whitened_file_needs_its_noise_covariance(tmp_path):
+    """Without ``W⁻¹`` the images of whitened k-space cannot be put back on the unwhitened scale."""
+    kspace = known_volume("w.h5", slices=1).kspace.numpy()
+    missing = write_volume(tmp_path / "missing.h5", kspace, attrs={"whitened": True})
+    with pytest.raises(DataError, match="^" + re.escape(
+        f"{missing}: attribute 'whitened' is set but there is no dataset 'noise_covariance'; expected the [4, 4] noise "
+        "covariance the k-space was whitened with (it puts images back on the unwhitened scale)") + "$"):
+        inspect_volume(missing)
+    wrong = write_volume(tmp_path / "wrong.h5", kspace, attrs={"whitened": True}, datasets={"noise_covariance": np.eye(3, dtype=np.complex64)})
+    with pytest.raises(DataError, match="^" + re.escape(
+        f"{wrong}: dataset 'noise_covariance' has shape [3, 3] but the k-space [1, 4, 32, 32] has 4 coils; expected [4, 4]") + "$"):
+        inspect_volume(wrong)
+    singular = write_volume(tmp_path / "singular.h5", kspace, attrs={"whitened": True}, datasets={"noise_covariance": np.zeros((4, 4), np.complex64)})
+    with pytest.raises(DataError, match="^" + re.escape(
+        f"{singular}: dataset 'noise_covariance' / attribute 'whitening_scale': the noise covariance is not positive definite "
+        "(a dead, constant or duplicated channel?)") + "$"):
+        inspect_volume(singular)
+    scale = write_volume(tmp_path / "scale.h5", kspace, attrs={"whitened": True, "whitening_scale": -1.0},
+                         datasets={"noise_covariance": np.eye(4, dtype=np.complex64)})
+    with pytest.raises(DataError, match="^" + re.escape(
+        f"{scale}: dataset 'noise_covariance' / attribute 'whitening_scale': the whitening scale must be a positive number, got -1.0") + "$"):
+        inspect_volume(scale)
+    plain = write_volume(tmp_path / "plain.h5", kspace, attrs={"whitened": False})
+    assert inspect_volume(plain).unwhitening is None
 
 
 def test_lines_outside_the_grid_and_partial_echoes_are_refused(tmp_path):

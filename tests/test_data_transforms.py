@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from lit_sampler.data import FastMRIDataModule
-from lit_sampler.coils import mvue, rss
+from lit_sampler.coils import combine, mix_coils, mvue, rss, unwhitened_unit_maps
 from lit_sampler.masks import EquispacedLineMask, RandomLineMask, VariableDensityMask
-from lit_sampler.fft import ifft2c
+from lit_sampler.data.phantoms import coil_maps
+from lit_sampler.fft import fft2c, ifft2c
 
 
 def items_by_key(dm, keys=None):
@@ -155,3 +156,47 @@ def test_cropped_items(phantom_file, tmp_path):
         it = items_by_key(FastMRIDataModule(str(path), image_size=(20, 17), crop=crop))["a.h5|0|snr_inf|0"]
         assert it.kspace.shape == it.sens_maps.shape == (2, 20, 17)
         assert it.target.shape == (20, 17) and torch.isfinite(it.target.abs()).all()
+
+
+def _whitened_phantom(coils: int = 5, shape=(12, 10)):
+    """Unwhitened unit-norm maps Ŝ, object x, coil k-space F(Ŝ x), and a whitening W with its inverse."""
+    g = torch.Generator().manual_seed(3)
+    maps = coil_maps(*shape, coils, g).to(torch.complex128)
+    image = torch.randn(*shape, dtype=torch.complex128, generator=g)
+    mixing = torch.randn(coils, coils, dtype=torch.complex128, generator=g) * 0.3 + torch.diag(torch.linspace(1, 2, coils)).to(torch.complex128)
+    whiten = torch.linalg.inv(torch.linalg.cholesky(mixing @ mixing.conj().T)) * 0.7  # W = c L⁻¹
+    return maps, image, fft2c(maps * image), whiten, torch.linalg.inv(whiten)
+
+
+def test_whitened_coils_combine_to_the_unwhitened_image():
+    """Pruessmann et al.: whiten data and maps together, the object is unchanged. ``W Ŝ`` scaled to
+    ``‖W⁻¹ S‖ = 1`` is the whitened maps' convention; combining through ``W⁻¹`` gives the
+    unwhitened MVUE / RSS, whatever the whitened maps' per-pixel scale was."""
+    maps, image, kspace, whiten, unwhiten = _whitened_phantom()
+    white_k, white_maps = mix_coils(kspace, whiten), mix_coils(maps, whiten)
+    # unit norm over the whitened coils (ESPIRiT's, BART's) → the unwhitened coils' unit norm
+    unit_white = white_maps / white_maps.abs().square().sum(0, keepdim=True).sqrt()
+    scaled = unwhitened_unit_maps(unit_white, unwhiten)
+    torch.testing.assert_close(scaled, white_maps)
+    torch.testing.assert_close(unwhitened_unit_maps(scaled, unwhiten), scaled)  # idempotent
+    # the image of the whitened forward model is the object, and both combinations recover it
+    torch.testing.assert_close(fft2c(scaled * image), white_k)
+    torch.testing.assert_close(combine(white_k, scaled, "mvue", unwhiten), mvue(kspace, maps))
+    torch.testing.assert_close(combine(white_k, scaled, "mvue", unwhiten), image)
+    torch.testing.assert_close(combine(white_k, None, "rss", unwhiten).real, rss(kspace))
+    # without the unwhitening, the whitened coils shade the image by ‖W Ŝ‖ (the bug of issue 25)
+    gain = white_maps.abs().square().sum(0).sqrt()
+    torch.testing.assert_close(rss(white_k), image.abs() * gain)
+    assert float(gain.max() / gain.min()) > 1.2
+
+
+def test_unwhitened_unit_maps_keep_cropped_pixels_and_check_the_matrix():
+    maps, _, _, whiten, unwhiten = _whitened_phantom()
+    maps = mix_coils(maps, whiten)
+    maps[:, :3] = 0  # cropped by ESPIRiT
+    out = unwhitened_unit_maps(maps, unwhiten)
+    assert torch.equal(out[:, :3], torch.zeros_like(out[:, :3]))
+    torch.testing.assert_close(mix_coils(out[:, 3:], unwhiten).abs().square().sum(0), torch.ones(maps.shape[1] - 3, maps.shape[2], dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"^coil transform has shape \[4, 4\] but data \[5, 12, 10\] need \[5, 5\] "
+                                         r"\(a matrix over the coil axis, dimension -3\)$"):
+        mix_coils(maps, unwhiten[:4, :4])

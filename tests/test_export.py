@@ -105,9 +105,15 @@ def test_ismrmrd_file_through_the_cli_with_its_own_noise_and_exports(tmp_path):
                             trainer={"callbacks": [writer]}, snr_range=[None], num_samples=2, batch_size=2,
                             raw={"cache_dir": str(tmp_path / "cache"), "calib_width": 12})
     assert main_in_process("predict", "--config", config) == 0
+    psi = noise.astype(np.complex128) @ noise.conj().T.astype(np.complex128) / noise.shape[1]
+    whitened_var = 4 / np.trace(np.linalg.inv(psi)).real  # c²: the whitened noise variance (whitening.py)
     with h5py.File(out / "reconstructions" / "snr_inf" / "scan.h5", "r") as f:
-        assert f["reconstruction"].shape == (1, 16, 16) and f["noise_var"][()] == pytest.approx([1.0], rel=1e-5)
-        assert "target" in f  # fully sampled: the ground truth of the whitened data
+        assert f["reconstruction"].shape == (1, 16, 16) and f["noise_var"][()] == pytest.approx([whitened_var], rel=1e-5)
+        # fully sampled: the ground truth, on the unwhitened scale (the object's magnitude; its maps have Σ|S|² = 1)
+        target, image = f["target"][0], truth.images.abs().numpy()[0]
+        inside = image > 0.2 * image.max()
+        assert np.corrcoef(target.ravel(), image.ravel())[0, 1] > 0.99
+        assert np.median(target[inside] / image[inside]) == pytest.approx(1.0, abs=0.02)
     rows = read_rows(out / "metrics.csv")
     assert len(rows) == 2 and {r["status"] for r in rows} == {"ok"}
     nifti = nibabel.load(out / "export" / "snr_inf" / "scan_mean.nii.gz")

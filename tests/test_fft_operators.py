@@ -192,3 +192,35 @@ def test_cg_sense_solves_normal_equations():
     # with a full mask A is invertible and CG recovers the image
     full = MultiCoilMRI(random_maps(2, 4, shape, g), torch.ones(1, 1, 1, shape[1], dtype=torch.float64))
     torch.testing.assert_close(cg_sense(full, full.forward(x_true), iterations=5), x_true)
+
+
+def test_cg_sense_intensity_correction_preconditions_without_changing_the_solution():
+    """Pruessmann et al.'s intensity correction: maps whose energy varies over the image (those of
+    whitened scanner data) make plain CG slow; I = (Σ|S|²)^(−1/2) restores the convergence of
+    unit-norm maps and leaves the least-squares solution as it is. For unit-norm maps I = 1."""
+    from lit_sampler.baselines import cg_sense, intensity_correction
+
+    g = torch.Generator().manual_seed(8)
+    shape = (16, 12)
+    unit = random_maps(2, 4, shape, g)
+    gain = torch.linspace(0.4, 1.4, shape[0], dtype=torch.float64)[:, None].expand(shape)  # a smooth per-pixel gain
+    maps = unit * gain
+    mask = masks_for(2, shape, g)["lines"]
+    mask[..., shape[1] // 2 - 2 : shape[1] // 2 + 2] = 1
+    op, x_true = MultiCoilMRI(maps, mask), crandn(2, *shape, generator=g)
+    y = op.forward(x_true)
+    intensity = intensity_correction(maps)
+    torch.testing.assert_close(intensity, 1 / gain.expand(2, *shape))
+    torch.testing.assert_close(intensity_correction(unit), torch.ones(2, *shape, dtype=torch.float64))
+    solution = cg_sense(op, y, iterations=300)
+    torch.testing.assert_close(cg_sense(op, y, iterations=300, intensity=intensity), solution)
+
+    def error(x):
+        return float((x - solution).norm() / solution.norm())
+
+    # after 8 iterations: the preconditioned CG is where CG on the unit-norm problem (image x·gain) is
+    plain, corrected = cg_sense(op, y, iterations=8), cg_sense(op, y, iterations=8, intensity=intensity)
+    unit_problem = cg_sense(MultiCoilMRI(unit, mask), y, iterations=8) / gain
+    torch.testing.assert_close(corrected, unit_problem)
+    assert error(corrected) < 0.5 * error(plain)
+    assert torch.equal(cg_sense(op, y, iterations=8, intensity=None), plain)

@@ -38,6 +38,7 @@ import torch
 
 from ..errors import DataError
 from . import bart
+from .whitening import whitening_from_covariance
 
 KSPACE_KEY = "kspace"
 MASK_KEY = "mask"
@@ -50,7 +51,10 @@ ATTR_KEYS = (
     "max", "norm", "acquisition", "patient_id", "acceleration", "num_low_frequencies",
     # written by the ISMRMRD conversion (lit_sampler.data.raw_prepare; rules in data.measured_noise)
     "real_noise", "measured_noise_var", "acquired_mask", "voxel_size_mm", "prepared_source",
+    "whitened", "whitening_scale",
 )
+#: The noise covariance ``Ψ`` a whitened file's k-space was whitened with (ISMRMRD conversions).
+NOISE_COVARIANCE_KEY = "noise_covariance"
 
 
 def _shape(shape: Sequence[int]) -> list[int]:
@@ -75,6 +79,9 @@ class VolumeInfo:
         maps_path, maps_key: where the sensitivity maps live, or ``None``.
         mask_shape: shape of the stored ``mask`` dataset (``[W]`` or ``[H, W]``), or ``None``.
         attrs: selected file attributes (:data:`ATTR_KEYS`), as plain Python values.
+        unwhitening: ``W⁻¹`` ``[coils, coils]`` complex128 of pre-whitened k-space (attribute
+            ``whitened``), which takes its coils back to the scanner's; ``None`` otherwise
+            (:func:`unwhitening_of`).
     """
 
     path: str
@@ -88,6 +95,7 @@ class VolumeInfo:
     maps_key: Optional[str] = None
     mask_shape: Optional[tuple[int, ...]] = None
     attrs: dict = field(default_factory=dict, compare=False)
+    unwhitening: Optional[np.ndarray] = field(default=None, compare=False, repr=False)
 
     @property
     def has_maps(self) -> bool:
@@ -172,6 +180,7 @@ def inspect_volume(
         if MASK_KEY in f and isinstance(f[MASK_KEY], h5py.Dataset):
             mask_shape = tuple(_shape(f[MASK_KEY].shape))
         attrs = {k: _plain(f.attrs[k]) for k in ATTR_KEYS if k in f.attrs}
+        unwhitening = unwhitening_of(f, attrs, path, shape)
     if maps_dir is not None:
         maps_path = Path(maps_dir) / path.name
         found_key = maps_key or MAPS_KEY_IN_DIR
@@ -222,7 +231,40 @@ def inspect_volume(
         maps_key=found_key,
         mask_shape=mask_shape,
         attrs=attrs,
+        unwhitening=unwhitening,
     )
+
+
+def unwhitening_of(f: h5py.File, attrs: dict, path, shape: Sequence[int]) -> Optional[np.ndarray]:
+    """``W⁻¹ = L / c`` of a file whose k-space was pre-whitened (attribute ``whitened``; ``L`` the
+    Cholesky factor of dataset ``noise_covariance``, ``c`` the attribute ``whitening_scale``, 1 in
+    files prepared before it existed, which whitened with ``L⁻¹``), else ``None``.
+    (:mod:`lit_sampler.data.whitening`; with it, images of whitened data are on the unwhitened scale.)
+
+    Raises:
+        DataError: ``whitened`` without a ``noise_covariance`` of shape ``[coils, coils]`` that is
+            positive definite, or a bad ``whitening_scale``.
+    """
+    if not attrs.get("whitened", False):
+        return None
+    coils = shape[1] if len(shape) == 4 else 1
+    if NOISE_COVARIANCE_KEY not in f or not isinstance(f[NOISE_COVARIANCE_KEY], h5py.Dataset):
+        raise DataError(
+            f"{path}: attribute 'whitened' is set but there is no dataset '{NOISE_COVARIANCE_KEY}'; expected the "
+            f"[{coils}, {coils}] noise covariance the k-space was whitened with (it puts images back on the "
+            "unwhitened scale)"
+        )
+    covariance = np.array(f[NOISE_COVARIANCE_KEY], dtype=np.complex128)
+    if list(covariance.shape) != [coils, coils]:
+        raise DataError(
+            f"{path}: dataset '{NOISE_COVARIANCE_KEY}' has shape {list(covariance.shape)} but the k-space "
+            f"{list(shape)} has {coils} coils; expected [{coils}, {coils}]"
+        )
+    try:
+        whitening = whitening_from_covariance(covariance, scale=attrs.get("whitening_scale", 1.0))
+    except ValueError as error:
+        raise DataError(f"{path}: dataset '{NOISE_COVARIANCE_KEY}' / attribute 'whitening_scale': {error}") from None
+    return whitening.unwhitening
 
 
 # --------------------------------------------------------------------------------------------------

@@ -23,8 +23,10 @@ acquisitions and the grid in :mod:`~lit_sampler.data.ismrmrd_grid`):
    every line, so that the noise level is one number. Lines of the grid without an acquisition
    (undersampling, partial Fourier) make the volume undersampled: they become its mask.
 4. **Noise pre-whitening** (:mod:`lit_sampler.data.whitening`) from the noise scan, when present:
-   ``y ← L⁻¹ y`` with ``Ψ = L Lᴴ``; the whitened noise has unit variance per coil and complex sample,
-   divided by the number of averaged acquisitions per line.
+   ``y ← W y``, ``W = c L⁻¹`` with ``Ψ = L Lᴴ`` and ``c² = coils / tr(Ψ⁻¹)``; the whitened noise has
+   variance ``c²`` per coil and complex sample, divided by the number of averaged acquisitions per
+   line. The image is unchanged: maps of the whitened data are normalised so that ``‖W⁻¹ S‖ = 1``
+   (:mod:`lit_sampler.data.raw_prepare`), and images are combined from ``W⁻¹ y``.
 5. **Readout oversampling** removed when the encoded readout FOV exceeds the recon FOV (scanners
    sample 2× along the readout): centred orthonormal inverse FFT along the readout
    (:func:`lit_sampler.fft.ifft1c`), keep the centre ``X · FOV_recon / FOV_encoded`` rows, FFT back.
@@ -112,8 +114,9 @@ class RawVolume:
             are missing (what coil maps are estimated from).
         mask: ``[W]`` float32 0/1, the acquired lines, or ``None`` when every line was acquired.
         geometry: the header's grid; whitening: the transform applied, or ``None``.
-        noise_var: measured noise variance per coil and complex k-space sample (``1 / count``
-            after whitening), or ``None`` without a noise scan (or ``whiten=False``).
+        noise_var: measured noise variance per coil and complex k-space sample (``c² / count``
+            after whitening, :attr:`Whitening.noise_var`), or ``None`` without a noise scan (or
+            ``whiten=False``).
         count: acquisitions averaged per line; slices: the ``slice`` counters; xml: the header.
     """
 
@@ -192,7 +195,7 @@ def read_ismrmrd(path, options: RawOptions = RawOptions()) -> RawVolume:  # noqa
                 raise DataError(f"{path}: noise scan: {error}") from None
             kspace = whitening.apply(kspace, coil_axis=1)
             calibration = whitening.apply(calibration, coil_axis=1)
-            noise_var = 1.0 / grid.count
+            noise_var = whitening.noise_var / grid.count
     kspace = remove_readout_oversampling(kspace, geometry.readout_keep)
     calibration = remove_readout_oversampling(calibration, geometry.readout_keep)
     mask = None if acquired[0].all() else acquired[0].astype(np.float32)

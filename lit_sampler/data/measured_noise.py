@@ -4,7 +4,8 @@ A prepared file marks such data with attributes (:mod:`lit_sampler.data.raw_prep
 
 * ``real_noise``: the k-space is a measurement, noise included;
 * ``measured_noise_var``: its noise variance ν₀ per coil and complex sample in the file's units
-  (``1 / averages`` after pre-whitening), when a noise scan measured it;
+  (``c² / averages`` after pre-whitening, :mod:`lit_sampler.data.whitening`; the noise of the
+  whitened k-space the forward model sees), when a noise scan measured it;
 * ``acquired_mask``: the file's ``mask`` is the acquisition's own line pattern (undersampled data).
 
 Rules (DESIGN.md measurement model, extended):

@@ -8,16 +8,23 @@ unchanged.
 
 Prepared file (our fastMRI layout, :func:`lit_sampler.data.fastmri_write.write_volume`):
 
-* ``kspace`` ``[slices, coils, H, W]`` complex64 (whitened, readout oversampling removed);
+* ``kspace`` ``[slices, coils, H, W]`` complex64 (whitened: ``W y``, ``W = c L⁻¹``; readout
+  oversampling removed);
 * ``sens_maps`` like it: ESPIRiT (:func:`lit_sampler.data.espirit.espirit_maps`) per slice from the
   calibration region: the centre ``calib_width²`` block of fully sampled data, or the fully sampled
-  centre lines of undersampled data (calibration-only lines included), ``calib_width`` rows high;
+  centre lines of undersampled data (calibration-only lines included), ``calib_width`` rows high.
+  Whitened data: the maps of the whitened coils, scaled per pixel so that ``‖W⁻¹ S‖ = 1``
+  (:func:`lit_sampler.coils.unwhitened_unit_maps`), so the image ``x`` of ``kspace = F(S x)`` is
+  the unwhitened image (what ``whiten: false`` and fastMRI's ``reconstruction_rss`` give), not
+  that image times the smooth gain ``‖W Ŝ‖`` of unit-norm whitened maps;
 * ``mask`` ``[W]``: the acquired lines, only when the data are undersampled (the data module then
   uses it as the file mask and applies no retrospective mask);
-* ``ismrmrd_header`` (the XML), ``noise_covariance`` ``[coils, coils]`` when whitened;
+* ``ismrmrd_header`` (the XML), ``noise_covariance`` ``Ψ`` ``[coils, coils]`` when whitened;
 * attrs: ``source_format = "ismrmrd"``, ``real_noise``, ``acquired_mask``, ``voxel_size_mm``,
-  ``field_of_view_mm``, ``measured_noise_var`` (with a noise scan), the whitening report
-  (``whitening_*``), ``prepared_*`` (source, options).
+  ``field_of_view_mm``, ``measured_noise_var`` (with a noise scan), ``whitened``, the whitening
+  report (``whitening_*``, among them ``whitening_scale`` = ``c``), ``prepared_*`` (source, options).
+  ``noise_covariance`` and ``whitening_scale`` give ``W⁻¹ = L / c``, with which readers put
+  images back on the unwhitened scale (:func:`lit_sampler.data.fastmri.inspect_volume`).
 
 Cache: ``<cache_dir>/ismrmrd/<stem>-<key>/<source file name>``, the key a SHA-256 of the source's
 resolved path, size and modification time, the conversion settings and :data:`FORMAT_VERSION`; a
@@ -38,6 +45,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import torch
 
+from ..coils import unwhitened_unit_maps
 from .espirit import espirit_maps
 from ..errors import DataError
 from .fastmri_write import write_volume
@@ -48,7 +56,8 @@ from .ismrmrd_raw import RawOptions, RawVolume, read_ismrmrd
 log = logging.getLogger(__name__)
 
 #: Bump when the conversion changes what it writes: old cache entries are then not reused.
-FORMAT_VERSION = 1
+#: 2: whitening scaled by ``c`` (``whitening_scale``) and maps normalised so that ``‖W⁻¹ S‖ = 1``.
+FORMAT_VERSION = 2
 
 
 def default_cache_dir() -> Path:
@@ -76,7 +85,8 @@ def calibration_columns(acquired: np.ndarray) -> int:
 
 def estimate_maps(raw: RawVolume, options: RawOptions, path) -> tuple[np.ndarray, tuple[int, int]]:
     """ESPIRiT maps ``[slices, coils, H, W]`` of ``raw`` from its calibration lines, and the
-    calibration region ``(rows, cols)`` used.
+    calibration region ``(rows, cols)`` used. Whitened data: normalised so that ``‖W⁻¹ S‖ = 1``
+    (module docstring).
 
     Raises:
         DataError: fewer fully sampled centre lines than the ESPIRiT kernel needs.
@@ -91,12 +101,16 @@ def estimate_maps(raw: RawVolume, options: RawOptions, path) -> tuple[np.ndarray
             f"{options.kernel_width} needs at least that many: acquire more calibration lines, lower "
             "kernel_width, or supply maps (maps_dir)"
         )
-    maps = np.stack([
+    maps = torch.stack([
         espirit_maps(torch.from_numpy(raw.calibration[s]), calib_width=(rows, cols), kernel_width=options.kernel_width,
-                     thresh=options.thresh, crop=options.eig_crop).numpy()
+                     thresh=options.thresh, crop=options.eig_crop)
         for s in range(raw.kspace.shape[0])
     ])
-    return maps, (rows, cols)
+    if raw.whitening is not None:
+        # ESPIRiT's unit norm over the whitened coils would make the image x·‖W Ŝ‖ (a smooth shading);
+        # unit norm over the scanner's coils keeps x the unwhitened image (whitening.py docstring)
+        maps = unwhitened_unit_maps(maps, torch.from_numpy(raw.whitening.unwhitening))
+    return maps.numpy(), (rows, cols)
 
 
 def convert_ismrmrd(source, target, options: RawOptions = RawOptions(), with_maps: bool = True) -> Path:  # noqa: B008
@@ -139,7 +153,8 @@ def describe_conversion(source: Path, target: Path, raw: RawVolume) -> str:
         w = raw.whitening
         parts.append(
             f"pre-whitened from {w.samples} noise samples/coil (noise std {w.noise_std.min():.3g}..{w.noise_std.max():.3g}, "
-            f"max correlation {w.max_correlation:.2f}, condition {w.condition:.3g})"
+            f"max correlation {w.max_correlation:.2f}, condition {w.condition:.3g}; whitened noise std {w.scale:.3g}, "
+            "images on the unwhitened scale)"
         )
     else:
         parts.append("no noise scan: not whitened, noise level unknown")

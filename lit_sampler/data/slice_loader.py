@@ -1,5 +1,11 @@
 """Reading one slice for a measurement: the stored slice, checked, with the geometry applied
 (step 1 of :mod:`lit_sampler.data.transforms`), and the mask-shape conversion it shares with it.
+
+Pre-whitened files (ISMRMRD conversions, :attr:`VolumeInfo.unwhitening` = ``W⁻¹``): the maps are
+scaled per pixel so that ``‖W⁻¹ S‖ = 1`` (:func:`lit_sampler.coils.unwhitened_unit_maps`) before
+the geometry, whatever their source — the conversion's own maps already are (a no-op), maps made
+elsewhere from the whitened k-space (BART's ``ecalib``, unit norm over the whitened coils) become
+so — so the image of the forward model is the unwhitened image (:mod:`lit_sampler.data.whitening`).
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from typing import Optional
 
 import torch
 
+from ..coils import unwhitened_unit_maps
 from ..errors import DataError
 from .fastmri import VolumeInfo, read_slice
 from .geometry import Geometry
@@ -35,6 +42,13 @@ class PreparedSlice:
     @property
     def where(self) -> str:
         return f"{self.volume.path}: slice {self.slice_num}"
+
+    @property
+    def unwhitening(self) -> Optional[torch.Tensor]:
+        """``W⁻¹`` ``[coils, coils]`` complex64 of pre-whitened k-space (images are combined through
+        it, :func:`lit_sampler.coils.combine`), or ``None``."""
+        matrix = self.volume.unwhitening
+        return None if matrix is None else torch.from_numpy(matrix).to(torch.complex64)
 
 
 def expand_mask(mask: torch.Tensor, shape: tuple[int, int], where: str) -> torch.Tensor:
@@ -74,8 +88,11 @@ class SliceLoader:
         if file_mask is not None:
             full = torch.broadcast_to(file_mask, raw.kspace.shape[-2:])
             undersampled = not bool((raw.kspace * (1 - full)).abs().amax() > 0)
+        maps = raw.maps
+        if maps is not None and volume.unwhitening is not None:
+            maps = unwhitened_unit_maps(maps, torch.from_numpy(volume.unwhitening))
         kspace, maps, file_mask = self.geometry.apply(
-            raw.kspace, raw.maps, file_mask, where, drop_padding=not undersampled
+            raw.kspace, maps, file_mask, where, drop_padding=not undersampled
         )
         if file_mask is not None:
             file_mask = expand_mask(file_mask, tuple(kspace.shape[-2:]), where)

@@ -61,13 +61,14 @@ def simulate_measurement(data: PreparedSlice, mask_fn: MaskFunc, snr_db: Optiona
     mask = torch.broadcast_to(torch.as_tensor(mask_fn(tuple(kspace.shape[-2:]), generator), dtype=torch.float32),
                               kspace.shape[-2:])[None].clone()
     noisy, nu = add_measurement_noise(kspace, mask, snr_db, generator)
-    zero_filled = combine(noisy, maps, "mvue")
+    unwhitening = data.unwhitening if data.maps is not None else None  # drawn coils are not whitened
+    zero_filled = combine(noisy, maps, "mvue", unwhitening)
     scale = percentile_scale(zero_filled, scale_percentile)
     if not (math.isfinite(scale) and scale > 0):
         raise DataError(f"{data.where}: the zero-filled image is zero at the {scale_percentile:g}th percentile")
     return Measurement(
         kspace=(noisy / scale).to(torch.complex64), mask=mask, sens_maps=maps.to(torch.complex64),
-        target=(combine(kspace, maps, "mvue") / scale).to(torch.complex64), has_target=True,
+        target=(combine(kspace, maps, "mvue", unwhitening) / scale).to(torch.complex64), has_target=True,
         zero_filled=(zero_filled / scale).to(torch.complex64), scale=scale, noise_var=nu / scale**2,
         snr_db=math.inf if snr_db is None else float(snr_db),
     )

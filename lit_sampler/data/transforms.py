@@ -5,7 +5,9 @@ For one item ``(file, slice, SNR)`` (DESIGN.md):
 1. read the slice, apply the geometry (:class:`lit_sampler.data.geometry.Geometry`):
    ``k [coils, H, W]``, maps ``S`` (or none) — :class:`~lit_sampler.data.slice_loader.SliceLoader`;
 2. ground truth ``x★ = combine(k, S)`` (MVUE or RSS, see :mod:`~lit_sampler.coils`) from the
-   fully sampled k-space, unless the stored k-space is already undersampled;
+   fully sampled k-space, unless the stored k-space is already undersampled; pre-whitened k-space
+   is combined from the scanner's coils ``W⁻¹ k`` with the maps ``W⁻¹ S``, so ``x★`` and ``x₀`` are
+   on the unwhitened intensity scale, the scale of the forward model's image;
 3. mask ``M``: the file's ``mask`` (when ``use_file_mask``), else ``mask_fn((H, W), g)`` with
    ``g = mask_generator(seed, fname)`` (``seeded_generator(seed, fname, "mask")``) — one mask per volume
    (``mask_seed="fastmri"``: ``g = numpy.random.RandomState(tuple(map(ord, fname)))``, fastMRI's own);
@@ -228,7 +230,10 @@ class MeasurementTransform:
         except ValueError as err:
             raise DataError(f"{data.where}: {err}") from None
         nu += measured_noise_var(data.volume)  # raw data's own noise (0 for simulated / fastMRI files)
-        zero_filled = combine(noisy, maps, zf_kind)
+        # pre-whitened data are combined from the scanner's coils (None otherwise): the images are
+        # those of the unwhitened data, not shaded by the whitened coils' gain (coils.py docstring)
+        unwhitening = data.unwhitening
+        zero_filled = combine(noisy, maps, zf_kind, unwhitening)
         scale = percentile_scale(zero_filled, self.scale_percentile)
         if not (math.isfinite(scale) and scale > 0):
             raise DataError(
@@ -239,7 +244,7 @@ class MeasurementTransform:
         if target_kind == "none":
             target = torch.zeros(height, width, dtype=torch.complex64)
         else:
-            target = combine(kspace, maps, target_kind) / scale
+            target = combine(kspace, maps, target_kind, unwhitening) / scale
         sens_maps = maps if maps is not None else torch.ones(1, height, width, dtype=torch.complex64)
         return Measurement(
             kspace=(noisy / scale).to(torch.complex64),
