@@ -20,7 +20,7 @@ from .calibration import DEFAULT_LEVELS, CalibrationError, file_sha256, risk_con
 from .noise import snr_label
 
 # sampler options that change the samples' law (the resolved schedule and the checkpoint's hash are added)
-SAMPLER_KEYS = ("use_ema", "sigmas", "noise_boost", "dc_boost", "prior_sampling", "data_consistency",
+SAMPLER_KEYS = ("use_ema", "sigmas", "dc_boost", "prior_sampling", "data_consistency",
                 "norm_matched_weight", "init_sigma", "operator")
 
 

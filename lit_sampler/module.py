@@ -31,6 +31,7 @@ from .models.varnet import VarNetBaseline
 from .noise import describe_noise_key
 from .prediction import Prediction, add_measurement_outputs
 from .presets import KNOBS, Preset, StepsSpec, resolve_schedule
+from .decomposed import ProximalDataConsistency, decomposed_diffusion
 from .sampling import GaussianDataConsistency, NormMatchedDataConsistency, annealed_langevin, randn_like
 from .sampler_options import (
     check_cs_lambdas, check_network_channels, check_options, cs_lambda_at, default_step_size, given_cs_keys, import_object,
@@ -81,7 +82,14 @@ class LangevinSampler(pl.LightningModule):
             at the start of a run say what the chain ran and which knobs came from the preset, the
             config or the defaults; a combination that cannot run (``sigma_offset: auto`` with
             ``init: reference``, whichever of them the preset set) is one error naming both.
-        noise_boost: β; 1 reproduces the reference's noise, 2 is textbook Langevin dynamics.
+        noise_boost: β; 1 reproduces the reference's noise (its chains sample the posterior at
+            temperature ½: half its variance), 2 is textbook Langevin dynamics, whose spread is the
+            posterior's (docs/uncertainty.md). Default 1; the ``balanced`` and ``fast`` presets set 2.
+        sampler: ``langevin`` (annealed Langevin dynamics, :mod:`lit_sampler.sampling`, default) or
+            ``decomposed`` (the few-call sampler of :mod:`lit_sampler.decomposed`: Tweedie denoise,
+            conjugate-gradient data consistency, re-noise; one network call per level run).
+        eta: the few-call sampler's η (0 deterministic, 1 ancestral, up to fresh noise; default 1).
+        dc_steps: the few-call sampler's conjugate-gradient steps per level (default 5).
         dc_boost: λ, the multiplier of the Gaussian data-consistency term.
         prior_sampling: sample the prior (no data consistency), as ``prior_sampling: 1`` in the reference.
         data_consistency: ``gaussian`` (the reference rule λ(AᴴAx − Aᴴy)/(ν/2 + σ²)) or
@@ -154,7 +162,10 @@ class LangevinSampler(pl.LightningModule):
         levels: int | list[int] | Literal["all"] | None = None,
         start_factor: float | None = None,
         preset: Preset | None = None,
-        noise_boost: float = 1.0,
+        noise_boost: float | None = None,
+        sampler: Literal["langevin", "decomposed"] | None = None,
+        eta: float | None = None,
+        dc_steps: int | None = None,
         dc_boost: float = 1.0,
         prior_sampling: bool = False,
         data_consistency: Literal["gaussian", "norm_matched"] = "gaussian",
@@ -335,21 +346,8 @@ class LangevinSampler(pl.LightningModule):
                   if operator and self.hparams.cg_iterations else None)
             starts = [schedule.levels[0]] * len(batch) if prior else self._start_levels(batch)
             estimate = cg if schedule.init == "cg_sense" else (None if prior else batch.zero_filled)
-            x = annealed_langevin(
-                self.score,
-                self._initial_state(shape, generators, starts, estimate),
-                self.sigmas,
-                step_size=self.step_size,
-                steps_each=schedule.steps,
-                levels=schedule.levels,
-                start_levels=starts if schedule.auto_start else None,
-                noise_boost=self.hparams.noise_boost,
-                data_consistency=None if prior else self._data_consistency(batch, operator),
-                final_denoise=schedule.final_denoise,
-                generator=generators,
-                callback=tracker,
-                cuda_graph=self.hparams.cuda_graph,
-            )
+            x = self._sample(self._initial_state(shape, generators, starts, estimate), batch, operator, starts,
+                             generators, tracker)
             cs, cs_skipped = ({}, {}) if prior else self._compressed_sensing(batch)
             if self.varnet is not None and not prior:
                 cs["varnet"] = self.varnet(batch.kspace, batch.mask).to(torch.complex64)
@@ -358,6 +356,8 @@ class LangevinSampler(pl.LightningModule):
             sample_idx=batch.sample_idx.tolist(), snr_db=batch.snr_db.tolist(),
             diverged_level=tracker.diverged_level.tolist(), nfe=[schedule.evaluations(k) for k in starts],
             start_level=starts, absent=cs_skipped,
+            operator_applications=[0 if prior else schedule.operator_applications(k, self.hparams.data_consistency)
+                                   for k in starts],
         )
         for i in prediction.failed:
             self._report_divergence(prediction, i)
@@ -367,6 +367,22 @@ class LangevinSampler(pl.LightningModule):
         else:
             self._measurement_outputs(prediction, batch, images[:, 0], cg, cs, tracker)
         return prediction
+
+    def _sample(self, x: torch.Tensor, batch: MeasurementBatch, operator, starts: list[int], generators, tracker) -> torch.Tensor:
+        """The configured sampler from ``x``: annealed Langevin dynamics or the few-call sampler."""
+        schedule, prior = self.schedule, self.hparams.prior_sampling
+        start_levels = starts if schedule.auto_start else None
+        if schedule.sampler == "decomposed":
+            dc = None if prior else ProximalDataConsistency(operator, batch.kspace, batch.noise_var.float(), schedule.dc_steps)
+            return decomposed_diffusion(self.score, x, self.sigmas, levels=schedule.levels, eta=schedule.eta,
+                                        data_consistency=dc, start_levels=start_levels, generator=generators,
+                                        callback=tracker)
+        return annealed_langevin(
+            self.score, x, self.sigmas, step_size=self.step_size, steps_each=schedule.steps, levels=schedule.levels,
+            start_levels=start_levels, noise_boost=schedule.noise_boost,
+            data_consistency=None if prior else self._data_consistency(batch, operator),
+            final_denoise=schedule.final_denoise, generator=generators, callback=tracker, cuda_graph=self.hparams.cuda_graph,
+        )
 
     def _compressed_sensing(self, batch: MeasurementBatch) -> tuple[dict[str, torch.Tensor], dict[str, list[int]]]:
         """The configured CS baselines per item (sigpy, CPU), normalised units ``[B, H, W]``, and per

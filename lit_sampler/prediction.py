@@ -20,7 +20,8 @@ class Prediction:
     the run produced them. ``scalars``: name → ``B`` values (``acceleration``, ``scale``, ``noise_var``,
     ``oracle_best_nrmse``). ``metrics``: ``{method}_{psnr|ssim|nmse}`` → ``B`` values (NaN for a
     diverged reconstruction). ``diverged_level``: −1, or the level where the item diverged.
-    ``nfe``: network evaluations spent on each item; ``start_level``: its first level.
+    ``nfe``: network evaluations spent on each item; ``start_level``: its first level;
+    ``operator_applications``: applications of A or Aᴴ by its data-consistency rule.
     ``absent``: baseline → the items it was not run for (no λ at their noise level, ``cs_missing:
     skip``): their shards leave that baseline's image and metrics out.
     """
@@ -37,6 +38,7 @@ class Prediction:
     scalars: dict[str, list[float]] = field(default_factory=dict)
     metrics: dict[str, list[float]] = field(default_factory=dict)
     absent: dict[str, list[int]] = field(default_factory=dict)
+    operator_applications: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.item_key)
@@ -59,6 +61,8 @@ class Prediction:
             shard["metrics"] = {name: values[i] for name, values in self.metrics.items()
                                 if name.rpartition("_")[0] not in left_out}
         shard["nfe"] = self.nfe[i]
+        if self.operator_applications:
+            shard["operator_applications"] = self.operator_applications[i]
         shard["start_level"] = self.start_level[i]
         shard["status"] = "diverged" if self.diverged_level[i] >= 0 else "ok"
         return shard

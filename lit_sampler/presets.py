@@ -53,17 +53,23 @@ class PerDecade:
 # the knobs a preset may set, with their plain defaults (an unset knob without a preset); for
 # `levels` None means every level
 PLAIN_DEFAULTS: dict[str, Any] = {
-    "steps_each": 3, "sigma_offset": 0, "levels": None, "init": "reference", "final_denoise": False,
-    "start_factor": AUTO_START_FACTOR,
+    "sampler": "langevin", "steps_each": 3, "sigma_offset": 0, "levels": None, "init": "reference",
+    "final_denoise": False, "start_factor": AUTO_START_FACTOR, "noise_boost": 1.0, "eta": 1.0, "dc_steps": 5,
+}
+# the knobs that only one sampler reads (a value given for the other sampler is refused)
+SAMPLER_KNOBS: dict[str, tuple[str, ...]] = {
+    "langevin": ("steps_each", "final_denoise", "noise_boost"),
+    "decomposed": ("eta", "dc_steps"),
 }
 KNOBS = tuple(PLAIN_DEFAULTS)
 # per preset, the knobs it sets (a knob it leaves out keeps the config's value or the plain default)
 PRESETS: dict[str, dict[str, Any]] = {
-    "reference": {"steps_each": 3, "levels": None, "init": "reference", "final_denoise": False},
-    "balanced": {"steps_each": 1, "sigma_offset": "auto", "levels": None, "init": "zero_filled",
-                 "final_denoise": True, "start_factor": 1.0},
-    "fast": {"steps_each": 1, "sigma_offset": "auto", "levels": PerDecade(16.0), "init": "zero_filled",
-             "final_denoise": True, "start_factor": 2.0},
+    "reference": {"sampler": "langevin", "steps_each": 3, "levels": None, "init": "reference", "final_denoise": False,
+                  "noise_boost": 1.0},
+    "balanced": {"sampler": "langevin", "steps_each": 1, "sigma_offset": "auto", "levels": None, "init": "zero_filled",
+                 "final_denoise": True, "start_factor": 1.0, "noise_boost": 2.0},
+    "fast": {"sampler": "langevin", "steps_each": 1, "sigma_offset": "auto", "levels": PerDecade(16.0),
+             "init": "zero_filled", "final_denoise": True, "start_factor": 2.0, "noise_boost": 2.0},
 }
 
 
@@ -127,10 +133,25 @@ class Schedule:
     subset: bool = field(default=False)
     knobs: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    sampler: str = "langevin"
+    noise_boost: float = 1.0
+    eta: float = 1.0
+    dc_steps: int = 5
 
     def evaluations(self, start_level: int) -> int:
-        """Network calls of an item that starts at ``start_level`` (exact)."""
+        """Network calls of an item that starts at ``start_level`` (exact; the few-call sampler runs one
+        step per level and no final denoise)."""
         return sum(t for level, t in zip(self.levels, self.steps) if level >= start_level) + int(self.final_denoise)
+
+    def operator_applications(self, start_level: int, data_consistency: str = "gaussian") -> int:
+        """Applications of A or Aᴴ per item that starts at ``start_level`` (exact): the data-consistency
+        rule's, not the baselines'. Langevin: AᴴA x per step (two), plus Aᴴy once for the Gaussian
+        rule; the few-call sampler: ``dc_steps`` + 1 AᴴA per level (the first residual and each CG
+        step), plus Aᴴy once."""
+        steps = sum(t for level, t in zip(self.levels, self.steps) if level >= start_level)
+        if self.sampler == "decomposed":
+            return 2 * (self.dc_steps + 1) * steps + 1
+        return 2 * steps + (1 if data_consistency == "gaussian" else 0)
 
     def origin(self, knob: str) -> str:
         """Where ``knob`` came from, for messages (:func:`knob_origin`)."""
@@ -151,6 +172,12 @@ class Schedule:
             "level_subset": self.subset,
             "levels": runs if len(runs) <= 64 else f"{len(runs)} levels from {runs[0][0]} to {runs[-1][0]}",
         }
+        if self.sampler == "decomposed":
+            described.update(sampler=self.sampler, eta=self.eta, dc_steps=self.dc_steps)
+            for knob in ("steps_total", "final_denoise"):
+                described.pop(knob)
+        else:  # (the sampler's name only when it is not the default: older run directories still resume)
+            described["noise_boost"] = self.noise_boost
         if self.preset is not None:  # (absent without a preset: older run directories still resume)
             described["knob_sources"] = dict(self.sources)
         return described
@@ -158,7 +185,8 @@ class Schedule:
     def setup_line(self, num_levels: int) -> str:
         """One line for the console: what the chain runs and where each knob came from."""
         calls = self.evaluations(self.levels[0])
-        head = f"sampler: {len(self.levels)} of {num_levels} levels, "
+        name = "few-call (decomposed)" if self.sampler == "decomposed" else "Langevin"
+        head = f"sampler: {name}, {len(self.levels)} of {num_levels} levels, "
         head += f"at most {calls} network calls per item" if self.auto_start else f"{calls} network calls per item"
         if self.preset is not None:
             head += f" (preset {self.preset})"
@@ -166,6 +194,8 @@ class Schedule:
         for knob, value in self.knobs.items():
             if knob == "start_factor" and not self.auto_start:
                 continue  # (no effect on a chain that starts at a fixed level)
+            if knob not in SAMPLER_KNOBS.get(self.sampler, ()) and any(knob in k for k in SAMPLER_KNOBS.values()):
+                continue  # (the other sampler's knob)
             groups.setdefault(self.sources[knob], []).append(f"{knob}={show_knob(value)}")
         labels = {"config": "from the config", f"preset {self.preset}": f"from preset {self.preset}", "default": "defaults"}
         parts = [f"{label}: {', '.join(groups[source])}" for source, label in labels.items() if source in groups]
@@ -199,6 +229,22 @@ def resolve_schedule(sigmas: list[float], *, preset: Optional[str] = None, **giv
     knobs, sources = merge_knobs(preset, given)
     origin = partial(knob_origin, preset, sources)
     num = len(sigmas)
+    sampler = knobs["sampler"]
+    if sampler not in SAMPLER_KNOBS:
+        raise ValueError(f"sampler must be one of {list(SAMPLER_KNOBS)}, got {sampler!r}")
+    for other, owned in SAMPLER_KNOBS.items():
+        for knob in owned:
+            if other != sampler and sources[knob] == "config":
+                raise ValueError(
+                    f"{knob}: {show_knob(knobs[knob])} applies to sampler: {other} only, but this run uses sampler: "
+                    f"{sampler}{origin('sampler')}; remove {knob} or set sampler: {other}"
+                )
+    if sampler == "decomposed":
+        if not float(knobs["eta"]) >= 0:
+            raise ValueError(f"eta must be >= 0 (0 deterministic, 1 ancestral), got {knobs['eta']}")
+        if int(knobs["dc_steps"]) < 0:
+            raise ValueError(f"dc_steps must be >= 0 (conjugate-gradient steps per level), got {knobs['dc_steps']}")
+        knobs = {**knobs, "steps_each": 1, "final_denoise": False}
     sigma_offset, init, levels = knobs["sigma_offset"], knobs["init"], knobs["levels"]
     auto = sigma_offset == "auto"
     if not auto:
@@ -233,4 +279,5 @@ def resolve_schedule(sigmas: list[float], *, preset: Optional[str] = None, **giv
         )
     subset = run != list(range(run[0], num))
     return Schedule(run, steps_per_level(knobs["steps_each"], run), init, bool(knobs["final_denoise"]), auto,
-                    float(start_factor), preset, subset, knobs, sources)
+                    float(start_factor), preset, subset, knobs, sources, sampler, float(knobs["noise_boost"]),
+                    float(knobs["eta"]), int(knobs["dc_steps"]))

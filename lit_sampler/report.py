@@ -29,7 +29,7 @@ from .volumes import add_interval, build_volume, group_volumes, shard_order, wri
 
 log = logging.getLogger(__name__)
 
-STATS = ("nfe", "acceleration")  # per item, averaged per SNR beside the metrics
+STATS = ("nfe", "operator_applications", "acceleration")  # per item, averaged per SNR beside the metrics
 
 
 def assemble_run(

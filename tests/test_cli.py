@@ -26,8 +26,9 @@ def test_predict_end_to_end_and_resume(tmp_path, phantom_file, tiny_checkpoint):
     config = predict_config(tmp_path, tiny_checkpoint, data, out)
     first = run_cli("predict", "--config", config, cwd=tmp_path)
     # the chain's setup, knob by knob and where each came from; no Lightning advertisements
-    assert ("sampler: 5 of 5 levels, 5 network calls per item; from the config: steps_each=1; defaults: "
-            "sigma_offset=0, levels=all, init=reference, final_denoise=false") in first.stdout.splitlines()
+    assert ("sampler: Langevin, 5 of 5 levels, 5 network calls per item; from the config: steps_each=1, noise_boost=2; "
+            "defaults: sampler=langevin, sigma_offset=0, levels=all, init=reference, final_denoise=false"
+            ) in first.stdout.splitlines()
     assert "💡" not in first.stdout + first.stderr and "litlogger" not in first.stdout + first.stderr
 
     # the per-SNR table is printed; the volumes are fastMRI-style files

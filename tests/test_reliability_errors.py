@@ -235,10 +235,11 @@ def test_config_mistakes(setup, tmp_path, capsys, model, data_args, message):
     assert status == 2 and re.search(message, line), line
 
 
-# every knob a preset sets, a value that differs from the preset's (fast: steps_each 1, sigma_offset
-# auto, 16 levels per decade, init zero_filled, final_denoise true, start_factor 2)
+# every knob a preset sets, a value that differs from the preset's (fast: Langevin, steps_each 1,
+# sigma_offset auto, 16 levels per decade, init zero_filled, final_denoise true, start_factor 2, noise_boost 2)
 GIVEN_NEXT_TO_FAST = [("steps_each", 2, 2), ("sigma_offset", 1, 1), ("levels", 3, 3), ("init", "cg_sense", "cg_sense"),
-                      ("final_denoise", False, False), ("start_factor", 4.0, 4.0)]
+                      ("final_denoise", False, False), ("start_factor", 4.0, 4.0), ("noise_boost", 1.5, 1.5),
+                      ("sampler", "decomposed", "decomposed")]
 
 
 @pytest.mark.parametrize("knob, value, recorded", GIVEN_NEXT_TO_FAST, ids=[case[0] for case in GIVEN_NEXT_TO_FAST])
@@ -246,7 +247,7 @@ def test_preset_knob_given_explicitly_wins(setup, tmp_path, capsys, knob, value,
     """The run uses the given knob, says so on its ``sampler:`` line and records it, with its
     source, in run_settings.json; the preset fills in the others."""
     out = tmp_path / "out"
-    model = {"preset": "fast", "steps_each": None, knob: value}
+    model = {"preset": "fast", "steps_each": None, "noise_boost": None, knob: value}
     config = setup.config(out, "c.yaml", data=[str(setup.data / "b.h5")], model=model, num_samples=1)
     capsys.readouterr()
     with one_thread_and_deadline():
@@ -257,15 +258,17 @@ def test_preset_knob_given_explicitly_wins(setup, tmp_path, capsys, knob, value,
     settings = json.loads((out / "run_settings.json").read_text())["model"]
     assert settings[knob] == recorded and settings["preset"] == "fast"
     sources = settings["schedule"]["knob_sources"]
-    assert sources == {k: "config" if k == knob else "preset fast" for k in PRESETS["fast"]}
+    assert {k: sources[k] for k in PRESETS["fast"]} == {k: "config" if k == knob else "preset fast" for k in PRESETS["fast"]}
     schedule = settings["schedule"]
     shown = {
-        "steps_each": schedule["steps_total"] == 2 * schedule["levels_run"],
+        "steps_each": schedule.get("steps_total") == 2 * schedule["levels_run"],
         "sigma_offset": schedule["first_level"] == 1 and not schedule["auto_start"],
         "levels": schedule["levels_run"] == 3,
         "init": schedule["init"] == "cg_sense",
-        "final_denoise": schedule["final_denoise"] is False,
+        "final_denoise": schedule.get("final_denoise") is False,
         "start_factor": schedule["start_factor"] == 4.0 and schedule["auto_start"],
+        "noise_boost": schedule.get("noise_boost") == 1.5,
+        "sampler": schedule.get("sampler") == "decomposed" and "final_denoise" not in schedule,
     }
     assert shown[knob], schedule
 

@@ -175,7 +175,7 @@ def test_presets_resolve_relative_to_the_schedule(levels, sigma_end):
         schedule = resolve_schedule(sigmas, preset=name)
         assert schedule.auto_start and schedule.init == "zero_filled" and schedule.final_denoise
         assert schedule.start_factor == table["start_factor"]
-        assert set(schedule.sources.values()) == {f"preset {name}"}
+        assert {schedule.sources[knob] for knob in table} == {f"preset {name}"}
         if table["levels"] is None:
             assert schedule.levels == list(range(levels))
         else:
@@ -197,6 +197,10 @@ EXPLICIT = {
     "init": ("cg_sense", lambda s: s.init == "cg_sense"),
     "final_denoise": (None, None),  # (the opposite of the preset's: filled in below)
     "start_factor": (4.0, lambda s: s.start_factor == 4.0 and s.auto_start),
+    "noise_boost": (3.0, lambda s: s.noise_boost == 3.0),
+    "sampler": ("decomposed", lambda s: s.sampler == "decomposed" and set(s.steps) == {1} and not s.final_denoise),
+    "eta": (0.5, lambda s: s.eta == 0.5),
+    "dc_steps": (2, lambda s: s.dc_steps == 2),
 }
 PRESET_KNOBS = [(preset, knob) for preset, table in PRESETS.items() for knob in table]
 
@@ -223,11 +227,13 @@ def test_an_explicit_knob_wins_over_the_preset(preset, knob):
 def test_plain_defaults_without_a_preset_are_unchanged():
     sigmas = geometric_sigmas(5.0, 0.1, 6).tolist()
     schedule = resolve_schedule(sigmas)
-    assert schedule.knobs == PLAIN_DEFAULTS == {"steps_each": 3, "sigma_offset": 0, "levels": None, "init": "reference",
-                                                "final_denoise": False, "start_factor": 2.0}
+    assert schedule.knobs == PLAIN_DEFAULTS == {
+        "sampler": "langevin", "steps_each": 3, "sigma_offset": 0, "levels": None, "init": "reference",
+        "final_denoise": False, "start_factor": 2.0, "noise_boost": 1.0, "eta": 1.0, "dc_steps": 5}
     assert schedule.levels == list(range(6)) and set(schedule.steps) == {3} and "knob_sources" not in schedule.describe()
-    assert schedule.setup_line(6) == ("sampler: 6 of 6 levels, 18 network calls per item; defaults: steps_each=3, "
-                                      "sigma_offset=0, levels=all, init=reference, final_denoise=false")
+    assert schedule.setup_line(6) == ("sampler: Langevin, 6 of 6 levels, 18 network calls per item; defaults: "
+                                      "sampler=langevin, steps_each=3, sigma_offset=0, levels=all, init=reference, "
+                                      "final_denoise=false, noise_boost=1")
 
 
 def test_impossible_combinations_name_the_knobs_and_the_preset():
@@ -247,6 +253,13 @@ def test_impossible_combinations_name_the_knobs_and_the_preset():
         ("fast", {"steps_each": 0}, "steps_each must be at least 1, got 0"),
         ("balanced", {"levels": 0}, "need a positive number of levels, got 0"),
         ("fast", {"start_factor": -1.0}, "start_factor must be positive, got -1.0"),
+        ("fast", {"eta": 0.5},
+         "eta: 0.5 applies to sampler: decomposed only, but this run uses sampler: langevin (preset fast); remove eta "
+         "or set sampler: decomposed"),
+        (None, {"sampler": "decomposed", "steps_each": 2},
+         "steps_each: 2 applies to sampler: langevin only, but this run uses sampler: decomposed; remove steps_each "
+         "or set sampler: langevin"),
+        (None, {"sampler": "decomposed", "eta": -1.0}, "eta must be >= 0 (0 deterministic, 1 ancestral), got -1.0"),
     ]
     for preset, given, message in cases:
         with pytest.raises(ValueError) as caught:
