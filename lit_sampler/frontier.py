@@ -42,36 +42,57 @@ class Candidate:
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
+def _langevin(name: str, family: str, **knobs: Any) -> Candidate:
+    """Annealed Langevin at the textbook temperature (β = 2, the posterior's spread), one step a level."""
+    return Candidate(name, family, {"sampler": "langevin", "noise_boost": 2.0, "steps_each": 1, "final_denoise": True,
+                                    **knobs})
+
+
 def _cold(steps: int) -> Candidate:
-    return Candidate(f"cold_T{steps}", "cold start, every level",
-                     {"init": "noise", "sigma_offset": 0, "levels": None, "steps_each": steps, "final_denoise": True})
+    return _langevin(f"cold_T{steps}", "Langevin, cold start, every level",
+                     init="noise", sigma_offset=0, levels=None, steps_each=steps)
 
 
 def _warm(factor: float, per_decade: float | None) -> Candidate:
     name = f"warm_f{factor:g}" + (f"_d{per_decade:g}" if per_decade else "_all")
-    family = "warm start (auto), every level" if per_decade is None else f"warm start (auto), f={factor:g}, levels/decade"
-    return Candidate(name, family, {"init": "zero_filled", "sigma_offset": "auto", "start_factor": factor,
-                                    "levels": ("per_decade", per_decade) if per_decade else None, "steps_each": 1,
-                                    "final_denoise": True})
+    family = "Langevin, warm start (auto), every level" if per_decade is None else "Langevin, warm start (auto), levels/decade"
+    return _langevin(name, family, init="zero_filled", sigma_offset="auto", start_factor=factor,
+                     levels=("per_decade", per_decade) if per_decade else None)
 
 
 def _cold_subset(per_decade: float) -> Candidate:
-    return Candidate(f"cold_d{per_decade:g}", "cold start, levels/decade",
-                     {"init": "noise", "sigma_offset": 0, "levels": ("per_decade", per_decade), "steps_each": 1,
-                      "final_denoise": True})
+    return _langevin(f"cold_d{per_decade:g}", "Langevin, cold start, levels/decade",
+                     init="noise", sigma_offset=0, levels=("per_decade", per_decade))
+
+
+def _few_call_cold(count: int, eta: float = 1.0) -> Candidate:
+    """The few-call sampler from pure noise at σ_0 on ``count`` levels evenly spaced in log σ."""
+    return Candidate(f"dds_cold_n{count}" + (f"_eta{eta:g}" if eta != 1.0 else ""), "few-call (DDS), cold start",
+                     {"sampler": "decomposed", "init": "noise", "sigma_offset": 0, "levels": count, "eta": eta})
+
+
+def _few_call_warm(factor: float, per_decade: float, eta: float = 1.0, init: str = "zero_filled") -> Candidate:
+    """The few-call sampler from a warm start at a level picked per item (CCDF), ``per_decade`` levels."""
+    name = f"dds_warm_f{factor:g}_d{per_decade:g}" + (f"_eta{eta:g}" if eta != 1.0 else "") + ("_cg" if init == "cg_sense" else "")
+    return Candidate(name, "few-call (DDS), warm start (auto)",
+                     {"sampler": "decomposed", "init": init, "sigma_offset": "auto", "start_factor": factor,
+                      "levels": ("per_decade", per_decade), "eta": eta})
 
 
 GRIDS: dict[str, list[Candidate]] = {
-    "quick": [_cold(1), _warm(2.0, None), _warm(2.0, 6.0)],
+    # about 5 minutes on 2 CPU cores for the anatomy demo's validation split at 2 samples
+    "quick": [_warm(2.0, 16.0), _warm(2.0, 6.0), _few_call_cold(10), _few_call_warm(2.0, 4.0)],
     "full": [
         Candidate("reference", "reference recipe", {"preset": "reference"}),
         _cold(1),
-        *[_cold_subset(d) for d in (24.0, 12.0, 6.0)],
-        *[_warm(f, None) for f in (1.0, 2.0, 4.0)],
-        *[_warm(2.0, d) for d in (24.0, 16.0, 10.0, 6.0, 4.0)],
-        *[_warm(f, 6.0) for f in (1.0, 4.0, 8.0)],
-        *[_warm(f, 16.0) for f in (4.0, 8.0)],
-        *[_warm(1.0, d) for d in (24.0, 16.0, 10.0)],
+        *[_cold_subset(d) for d in (12.0, 6.0)],
+        *[_warm(f, None) for f in (1.0, 2.0)],
+        *[_warm(2.0, d) for d in (16.0, 8.0, 4.0)],
+        *[_warm(f, 8.0) for f in (1.0, 4.0)],
+        *[_few_call_cold(n) for n in (5, 10, 25, 50)],
+        _few_call_cold(10, 0.0), _few_call_cold(10, math.inf),
+        *[_few_call_warm(f, d) for f, d in ((2.0, 4.0), (2.0, 8.0), (4.0, 4.0), (1.0, 4.0))],
+        _few_call_warm(2.0, 4.0, init="cg_sense"),
     ],
 }
 
@@ -110,24 +131,35 @@ def _number(text: Any) -> float:
         return math.nan
 
 
-def summarise_run(candidate: Candidate, rows: list[dict[str, Any]], wall_s: float) -> list[dict[str, Any]]:
-    """Per SNR: mean ± std of the reconstruction's metrics over items, mean NFE; baselines' means."""
+SPREAD_COLUMNS = ("sample_psnr", "mean_gain_db", "ideal_gain_db", "coverage_90", "error_std_ratio", "spearman")
+
+
+def summarise_run(candidate: Candidate, run_dir: Path, wall_s: float) -> list[dict[str, Any]]:
+    """Per SNR, from the run's tables: the PSNR / SSIM / NMSE of the reconstruction the user receives
+    (the posterior mean of the config's samples; mean and std over slices), the samples' own PSNR and
+    spread numbers (with 2 or more samples), mean NFE and operator applications per item, baselines."""
+    summary = read_metrics(run_dir / "summary.csv")
+    slices = read_metrics(run_dir / "slice_metrics.csv")
     out = []
-    for snr in sorted({_number(r["snr_db"]) for r in rows}, reverse=True):
-        picked = [r for r in rows if _number(r["snr_db"]) == snr or (math.isnan(snr) and math.isnan(_number(r["snr_db"])))]
+    for row_in in summary:
+        snr = _number(row_in["snr_db"])
+        same = [r for r in slices if _number(r["snr_db"]) == snr or (math.isnan(snr) and math.isnan(_number(r["snr_db"])))]
         row: dict[str, Any] = {"schedule": candidate.name, "family": candidate.family, "snr_db": snr,
-                               "items": len(picked), "wall_s": wall_s}
-        row["nfe"] = float(np.mean([_number(r.get("nfe")) for r in picked]))
+                               "items": int(_number(row_in["items"])), "wall_s": wall_s,
+                               "nfe": _number(row_in.get("mean_nfe")),
+                               "operator_applications": _number(row_in.get("mean_operator_applications"))}
         for metric in ("psnr", "ssim", "nmse"):
-            values = np.array([_number(r.get(f"recon_{metric}")) for r in picked])
+            values = np.array([_number(r.get(f"recon_{metric}")) for r in same])
             values = values[np.isfinite(values)]
             row[f"{metric}_mean"] = float(values.mean()) if values.size else math.nan
             row[f"{metric}_std"] = float(values.std()) if values.size else math.nan
+        for name in SPREAD_COLUMNS:
+            if name in row_in and row_in[name] != "":
+                row[name] = _number(row_in[name])
         for method in BASELINES:
-            values = np.array([_number(r.get(f"{method}_psnr")) for r in picked])
-            values = values[np.isfinite(values)]
-            if values.size:
-                row[f"{method}_psnr"] = float(values.mean())
+            value = _number(row_in.get(f"{method}_psnr"))
+            if math.isfinite(value):
+                row[f"{method}_psnr"] = value
         row["settings"] = " ".join(f"{k}={v}" for k, v in candidate.overrides.items())
         out.append(row)
     return out
@@ -220,15 +252,18 @@ def run_frontier(args: list[str], build: Callable[[list[str]], Any]) -> int:
             raise ValueError(f"frontier: unknown schedule(s) {unknown}; the {options.grid!r} grid has {[c.name for c in grid]}")
         grid = [c for c in grid if c.name in wanted]
     rows: list[dict[str, Any]] = []
-    sigmas = build(rest + ["--trainer.logger=false"]).model.sigmas.tolist()  # (the network's own levels)
-    for index, candidate in enumerate(grid):
-        overrides = resolve_overrides(candidate.overrides, sigmas)
-        print(f"[frontier {index + 1}/{len(grid)}] {candidate.name}")
+    cli = build(rest + ["--trainer.logger=false"])
+    sigmas = cli.model.sigmas.tolist()  # (the network's own levels)
+    plans = [(candidate, resolve_overrides(candidate.overrides, sigmas)) for candidate in grid]
+    print(expected_cost(cli, plans))
+    for index, (candidate, overrides) in enumerate(plans):
+        if index > 0:  # the baselines once, in the first run (the same measurements in every run)
+            overrides = {**overrides, "cs_lambdas": None, "cg_iterations": 0, "varnet": None}
+        print(f"[frontier {index + 1}/{len(grid)}] {candidate.name}", flush=True)
         wall = predict_into(build, rest + override_args(overrides), out / candidate.name, figure_slices=0)
-        metrics = out / candidate.name / "metrics.csv"
-        if not metrics.exists():
+        if not (out / candidate.name / "summary.csv").exists():
             raise ValueError(f"frontier: {candidate.name} wrote no metrics (no ground truth in the data?)")
-        rows += summarise_run(candidate, read_metrics(metrics), wall)
+        rows += summarise_run(candidate, out / candidate.name, wall)
     mark_pareto(rows)
     write_csv(out / "frontier.csv", rows)
     plot_frontier(out / "frontier.png", rows)
@@ -241,6 +276,49 @@ def run_frontier(args: list[str], build: Callable[[list[str]], Any]) -> int:
     print(f"frontier in {out}")
     atomic_write_bytes(out / "grid.txt", "\n".join(f"{c.name}\t{c.family}\t{c.overrides}" for c in grid).encode())
     return 0
+
+
+def seconds_per_evaluation(cli, repeats: int = 3) -> float:
+    """Wall seconds of one image-evaluation of the score network as the run will call it (a batch
+    of the data module's size, the trainer's precision left aside), the median of a few calls."""
+    import torch
+
+    datamodule = cli.datamodule
+    datamodule.setup("predict")
+    shape = [int(v) for v in datamodule.collate(datamodule.items[:1]).image_shape[0]]
+    batch = min(int(getattr(datamodule, "batch_size", 1)), max(len(datamodule.items), 1))
+    x = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(0))
+    labels = torch.full((batch,), len(cli.model.sigmas) // 2, dtype=torch.long)
+    times = []
+    with torch.no_grad():
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            cli.model.score(x, labels)
+            times.append(time.perf_counter() - start)
+    return float(np.median(times[1:])) / batch
+
+
+def expected_cost(cli, plans: list[tuple[Candidate, dict[str, Any]]]) -> str:
+    """What the grid will cost, printed before it starts: network calls per item (at most, for starts
+    picked per item), items, and the minutes at the seconds per evaluation measured now."""
+    from .presets import KNOBS, resolve_schedule
+
+    items = len(cli.datamodule.items)
+    per_eval = seconds_per_evaluation(cli)
+    lines = [f"frontier: {len(plans)} schedules on {items} items; {per_eval * 1e3:.0f} ms per network evaluation here"]
+    total = 0.0
+    for candidate, overrides in plans:
+        knobs = {k: overrides.get(k) for k in KNOBS}
+        if overrides.get("sigma_offset") is None:
+            knobs["sigma_offset"] = cli.model.hparams.sigma_offset
+        schedule = resolve_schedule(cli.model.sigmas.tolist(), preset=overrides.get("preset"), **knobs)
+        calls = schedule.evaluations(schedule.levels[0])
+        seconds = calls * items * per_eval
+        total += seconds
+        bound = "at most " if schedule.auto_start else ""
+        lines.append(f"  {candidate.name:<24} {bound}{calls} calls per item, about {seconds / 60:.1f} min or less")
+    lines.append(f"expected: about {total / 60:.0f} min in all (network calls only; warm starts use fewer)")
+    return "\n".join(lines)
 
 
 def override_args(overrides: dict[str, Any]) -> list[str]:

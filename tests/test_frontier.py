@@ -20,16 +20,21 @@ def test_frontier_runs_end_to_end(tmp_path, capsys):
     out = tmp_path / "frontier"
     assert main_in_process("frontier", "--config", config, "--grid", "quick", "--out", out) == 0
     rows = read_rows(out / "frontier.csv")
-    assert {r["schedule"] for r in rows} == {"cold_T1", "warm_f2_all", "warm_f2_d6"}
+    assert {r["schedule"] for r in rows} == {"warm_f2_d16", "warm_f2_d6", "dds_cold_n10", "dds_warm_f2_d4"}
     assert {float(r["snr_db"]) for r in rows} == {20.0, 5.0}
-    cold = [r for r in rows if r["schedule"] == "cold_T1"]
-    assert all(float(r["nfe"]) == 9.0 for r in cold)  # 8 levels × 1 step + the Tweedie step
+    cold = [r for r in rows if r["schedule"] == "dds_cold_n10"]
+    assert all(float(r["nfe"]) == 8.0 for r in cold)  # 10 levels asked of 8: every level once, no Tweedie step
+    # one network call and (5 + 1) normal operators (+ Aᴴy once) per level
+    assert all(float(r["operator_applications"]) == 2 * 6 * 8 + 1 for r in cold)
     assert all(float(r["nfe"]) <= 9.0 for r in rows)
     assert {"psnr_mean", "psnr_std", "ssim_mean", "nmse_mean", "wall_s", "pareto", "zero_filled_psnr"} <= set(rows[0])
     assert any(r["pareto"] == "True" for r in rows)
     assert (out / "frontier.png").stat().st_size > 0
     printed = capsys.readouterr().out
     assert "cheapest within 0.5 dB" in printed and "frontier in" in printed
+    # the expected cost, before the first run
+    assert printed.index("expected: about") < printed.index("[frontier 1/4]")
+    assert "dds_cold_n10             8 calls per item" in printed
 
 
 def test_frontier_rejects_unknown_schedules(tmp_path, capsys):
@@ -61,7 +66,7 @@ def test_a_candidate_fixes_its_whole_schedule_whatever_the_config_sets():
 
     sigmas = geometric_sigmas(3.0, 0.05, 12).tolist()
     config = {"preset": "fast", "steps_each": 2, "sigma_offset": 1, "levels": 4, "init": "cg_sense", "final_denoise": False,
-              "start_factor": 4.0}
+              "start_factor": 4.0, "noise_boost": 1.0}
     grid = {c.name: c for c in GRIDS["full"]}
     reference = resolve_schedule(sigmas, **(config | resolve_overrides(grid["reference"].overrides, sigmas)))
     assert (reference.preset, reference.levels, set(reference.steps), reference.init, reference.final_denoise) == (
@@ -70,5 +75,5 @@ def test_a_candidate_fixes_its_whole_schedule_whatever_the_config_sets():
     cold = resolve_schedule(sigmas, **(config | resolve_overrides(grid["cold_T1"].overrides, sigmas)))
     assert (cold.preset, cold.levels, set(cold.steps), cold.init, cold.final_denoise, cold.auto_start) == (
         None, list(range(12)), {1}, "noise", True, False)
-    warm = resolve_schedule(sigmas, **(config | resolve_overrides(grid["warm_f2_d6"].overrides, sigmas)))
+    warm = resolve_schedule(sigmas, **(config | resolve_overrides(grid["warm_f2_d8"].overrides, sigmas)))
     assert warm.auto_start and warm.start_factor == 2.0 and warm.init == "zero_filled" and set(warm.steps) == {1}
