@@ -132,12 +132,33 @@ def single_coil_file(path: Path, views, size: int, seed: int, acquisition: str) 
     return write_volume(path, kspace, attrs={"acquisition": acquisition, "patient_id": "MNI152-2009a"})
 
 
+def calibration_files(args, orientation: str, positions, contrasts, rng: np.random.Generator) -> list[Path]:
+    """The calibration split: every ``calib_step``-th slice of the validation slabs other than their
+    centres (the validation files), whole head and one partial-FOV view each, both contrasts, so the
+    error bars are calibrated on validation anatomy (never test) with enough slices for a
+    finite-sample guarantee up to 99 % (conformal risk control needs ≥ 99; docs/uncertainty.md)."""
+    centres = set(anatomy.slab_centres(positions))
+    chosen = [p for p in sorted(positions) if p not in centres][:: args.calib_step]
+    files = []
+    for contrast, volume in contrasts.items():
+        views = []
+        for p in chosen:
+            whole = anatomy.view(anatomy.oriented_slice(volume, orientation, p), FOV_MM)
+            views.append(whole)
+            views.append(fixed_zoom_views(whole, int(rng.integers(100, 150)))[int(rng.integers(4))])
+        path = args.out / "calib" / f"brain_calib_{orientation}_{contrast}.h5"
+        acquisition = f"MNI152_{orientation.upper()}_{contrast.upper()}"
+        files.append(multicoil_file(path, views, args.size[0], args.coils, args.seed, acquisition, "MNI152-2009a"))
+    return files
+
+
 def write_anatomy(args) -> list[tuple[str, list[Path]]]:
     mni = load_mni()
     contrasts = {c: anatomy.tissue_contrast(mni["t1"], mni["gm"], mni["wm"], c) for c in ("t1", "t2")}
     rng = np.random.default_rng(args.seed)
     size, coils = args.size[0], args.coils
-    written: dict[str, list[Path]] = {"train": [], "val": [], "test": [], "test_other": []}
+    written: dict[str, list[Path]] = {"train": [], "val": [], "calib": [], "test": [], "test_other": []}
+    calib_rng = np.random.default_rng((args.seed, 1))  # (its own stream: val and test stay bit for bit)
     for orientation in anatomy.ORIENTATIONS:
         split = anatomy.slab_split(anatomy.brain_positions(mni["t1"], orientation), args.slab, args.gap)
         views = []  # (drawn even with --skip-train, so val/test are the same either way)
@@ -162,6 +183,8 @@ def write_anatomy(args) -> list[tuple[str, list[Path]]]:
                 path = args.out / name / f"brain_{name}_{orientation}_{contrast}.h5"
                 acquisition = f"MNI152_{orientation.upper()}_{contrast.upper()}"
                 written[name].append(multicoil_file(path, views, size, coils, args.seed, acquisition, "MNI152-2009a"))
+        if args.calib_step:
+            written["calib"] += calibration_files(args, orientation, split["val"], contrasts, calib_rng)
     other = np.load(package_file("dipy", "data", "files", "t1_coronal_slice.npy")).astype(np.float64)
     other = anatomy.view(other / other.max(), FOV_MM)
     views = [other] + fixed_zoom_views(other, 112)
@@ -217,6 +240,8 @@ def main(argv=None) -> int:
     anat.add_argument("--gap", type=int, default=4, help="slices dropped between splits (default 4)")
     anat.add_argument("--train-views", type=int, default=5, help="random zoomed views per training position")
     anat.add_argument("--skip-train", action="store_true", help="write val/ and test sets only (the same files as a full run)")
+    anat.add_argument("--calib-step", type=int, default=2,
+                      help="calib/: every N-th non-centre slice of the validation slabs (0: no calib/ split)")
     phantom = parser.add_argument_group("phantom")
     phantom.add_argument("--val-files", type=int, default=4)
     phantom.add_argument("--val-slices", type=int, default=4)
