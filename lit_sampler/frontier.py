@@ -326,15 +326,19 @@ def override_args(overrides: dict[str, Any]) -> list[str]:
     return [f"--model.init_args.{k}={_yaml(v)}" for k, v in overrides.items()]
 
 
-def predict_into(build: Callable[[list[str]], Any], args: list[str], run_dir: Path, figure_slices: int = 2) -> float:
+def predict_into(build: Callable[[list[str]], Any], args: list[str], run_dir: Path, figure_slices: int = 2,
+                 calibration: bool = True) -> float:
     """One ``predict`` run of the config ``args`` into ``run_dir`` (no TensorBoard logger); returns
     the wall seconds spent on that directory (``wall_seconds.txt``, summed over resumed runs).
-    Resumes when ``run_dir`` holds finished items of the same settings."""
+    Resumes when ``run_dir`` holds finished items of the same settings. ``calibration=False`` drops
+    the writer's calibration file (a run that makes one must not need one)."""
     # (default_root_dir: without a logger, Lightning saves the run's config.yaml there)
     cli = build(args + ["--trainer.logger=false", f"--trainer.default_root_dir={run_dir}"])
     writer = _writer_of(cli.trainer)
     writer.output_dir = str(run_dir)
     writer.figure_slices = figure_slices
+    if not calibration:
+        writer.calibration_path = None
     start = time.perf_counter()
     cli.trainer.predict(cli.model, datamodule=cli.datamodule, return_predictions=False)
     # the compute of every run into this directory (a resumed run adds only what it computed)
