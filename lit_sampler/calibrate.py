@@ -89,8 +89,8 @@ def run_calibrate(args: list[str], build: Callable[[list[str]], Any]) -> int:
         if not 0 < level < 1:
             raise CalibrationError(f"calibrate: --levels must lie in (0, 1), got {level:g}")
     run_dir = Path(options.run_dir)
-    # the samples are what is calibrated: no baselines (they would only cost time)
-    rest = rest + ["--model.init_args.cs_lambdas=null", "--model.init_args.cg_iterations=0", "--model.init_args.varnet=null"]
+    # the samples are what is calibrated: no compressed sensing or VarNet (they would only cost time)
+    rest = rest + ["--model.init_args.cs_lambdas=null", "--model.init_args.varnet=null"]
     cli = build(rest + ["--trainer.logger=false"])
     if getattr(cli.datamodule, "num_samples", 1) < 2:
         raise CalibrationError(f"calibrate: num_samples is {cli.datamodule.num_samples}; the error bars need at least 2 samples")
