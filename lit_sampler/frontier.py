@@ -258,7 +258,9 @@ def run_frontier(args: list[str], build: Callable[[list[str]], Any]) -> int:
     print(expected_cost(cli, plans))
     for index, (candidate, overrides) in enumerate(plans):
         if index > 0:  # the baselines once, in the first run (the same measurements in every run)
-            overrides = {**overrides, "cs_lambdas": None, "cg_iterations": 0, "varnet": None}
+            overrides = {**overrides, "cs_lambdas": None, "varnet": None}
+            if overrides.get("init") != "cg_sense":  # (a CG-SENSE warm start needs its iterations)
+                overrides["cg_iterations"] = 0
         print(f"[frontier {index + 1}/{len(grid)}] {candidate.name}", flush=True)
         wall = predict_into(build, rest + override_args(overrides), out / candidate.name, figure_slices=0)
         if not (out / candidate.name / "summary.csv").exists():
