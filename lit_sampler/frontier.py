@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import torch
 
 from .atomic import atomic_write_bytes
 from .baselines import BASELINES
@@ -283,8 +284,6 @@ def run_frontier(args: list[str], build: Callable[[list[str]], Any]) -> int:
 def seconds_per_evaluation(cli, repeats: int = 3) -> float:
     """Wall seconds of one image-evaluation of the score network as the run will call it (a batch
     of the data module's size, the trainer's precision left aside), the median of a few calls."""
-    import torch
-
     datamodule = cli.datamodule
     datamodule.setup("predict")
     shape = [int(v) for v in datamodule.collate(datamodule.items[:1]).image_shape[0]]
@@ -301,25 +300,38 @@ def seconds_per_evaluation(cli, repeats: int = 3) -> float:
 
 
 def expected_cost(cli, plans: list[tuple[Candidate, dict[str, Any]]]) -> str:
-    """What the grid will cost, printed before it starts: network calls per item (at most, for starts
-    picked per item), items, and the minutes at the seconds per evaluation measured now."""
+    """What the grid will cost, printed before it starts: network calls per item (for warm starts
+    from the start levels the data give, as the runs will pick them), items, and the minutes at the
+    seconds per evaluation measured now."""
     from .presets import KNOBS, resolve_schedule
+    from .warm_start import auto_start_levels, zero_filled_error
 
-    items = len(cli.datamodule.items)
+    datamodule = cli.datamodule
     per_eval = seconds_per_evaluation(cli)
-    lines = [f"frontier: {len(plans)} schedules on {items} items; {per_eval * 1e3:.0f} ms per network evaluation here"]
+    items = list(datamodule.items)
+    errors = []  # the predicted zero-filled error of every item, as `sigma_offset: auto` computes it
+    for start in range(0, len(items), 64):
+        batch = datamodule.collate(items[start:start + 64])
+        if batch.has_measurement:
+            errors.append(zero_filled_error(batch.kspace, batch.mask, batch.noise_var.double()))
+    error = torch.cat(errors) if errors else None
+    sigmas = cli.model.sigmas.tolist()
+    lines = [f"frontier: {len(plans)} schedules on {len(items)} items; {per_eval * 1e3:.0f} ms per network evaluation here"]
     total = 0.0
     for candidate, overrides in plans:
         knobs = {k: overrides.get(k) for k in KNOBS}
         if overrides.get("sigma_offset") is None:
             knobs["sigma_offset"] = cli.model.hparams.sigma_offset
-        schedule = resolve_schedule(cli.model.sigmas.tolist(), preset=overrides.get("preset"), **knobs)
-        calls = schedule.evaluations(schedule.levels[0])
-        seconds = calls * items * per_eval
+        schedule = resolve_schedule(sigmas, preset=overrides.get("preset"), **knobs)
+        if schedule.auto_start and error is not None:
+            starts = auto_start_levels(sigmas, error, schedule.start_factor, schedule.levels)
+        else:
+            starts = [schedule.levels[0]] * len(items)
+        calls = sum(schedule.evaluations(k) for k in starts)
+        seconds = calls * per_eval
         total += seconds
-        bound = "at most " if schedule.auto_start else ""
-        lines.append(f"  {candidate.name:<24} {bound}{calls} calls per item, about {seconds / 60:.1f} min or less")
-    lines.append(f"expected: about {total / 60:.0f} min in all (network calls only; warm starts use fewer)")
+        lines.append(f"  {candidate.name:<24} {calls / max(len(items), 1):6.1f} calls per item, about {seconds / 60:5.1f} min")
+    lines.append(f"expected: about {total / 60:.0f} min in all (network calls at the speed measured now)")
     return "\n".join(lines)
 
 

@@ -34,7 +34,7 @@ def test_frontier_runs_end_to_end(tmp_path, capsys):
     assert "cheapest within 0.5 dB" in printed and "frontier in" in printed
     # the expected cost, before the first run
     assert printed.index("expected: about") < printed.index("[frontier 1/4]")
-    assert "dds_cold_n10             8 calls per item" in printed
+    assert "dds_cold_n10                8.0 calls per item" in printed
 
 
 def test_frontier_rejects_unknown_schedules(tmp_path, capsys):
