@@ -1,11 +1,12 @@
 """The Lightning prediction module: one ``predict_step`` runs a whole annealed Langevin chain
 for a batch of measurements (or of prior samples) and returns reconstructions in data units.
 
-The math lives in :mod:`lit_sampler.sampling`; this file only wires it to Lightning: it builds the
-operator and data-consistency rule per batch, draws every random number from generators seeded
-per item (so results never depend on batch size, order or the number of processes), runs the
-score network under the trainer's precision while keeping FFTs, data consistency and the
-Langevin update in float32, and computes each item's quality once: it travels in the item's
+The math lives in :mod:`lit_sampler.sampling`, and "measurement batch → chains" in
+:func:`lit_sampler.engine.run_chains`, the one engine the Python API
+(:class:`lit_sampler.api.Sampler`) runs too. This file only wires it to Lightning: the trainer's
+precision for the network, the per-item generators from the batch's seed keys (so results never
+depend on batch size, order or the number of processes), the baselines, the outputs in data units,
+and each item's quality, computed once: it travels in the item's
 :class:`~lit_sampler.prediction.Prediction` to its shard (the report builds every table from the
 shards) and feeds running means shown live in TensorBoard.
 """
@@ -19,30 +20,23 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_only
 
-from .baselines import CS_METHODS, METHODS, cg_sense, compressed_sensing, intensity_correction
-from .chain_tracker import ChainTracker
+from .baselines import CS_METHODS, METHODS, compressed_sensing
 from .data.items import MeasurementBatch
+from .engine import AUTOCAST_DTYPES, ChainOptions, item_generators, network_score, run_chains
 from .errors import DivergenceError, MissingLambdaError
-from .fft import channels_to_complex, complex_to_channels
+from .fft import channels_to_complex
 from .metrics import item_quality, quality_metrics
 from .models import load_score_model
-from .models.network_call import call_network
 from .models.varnet import VarNetBaseline
 from .noise import describe_noise_key
 from .prediction import Prediction, add_measurement_outputs
 from .presets import KNOBS, Preset, StepsSpec, resolve_schedule
-from .decomposed import ProximalDataConsistency, decomposed_diffusion
-from .sampling import GaussianDataConsistency, NormMatchedDataConsistency, annealed_langevin, randn_like
 from .sampler_options import (
     check_cs_lambdas, check_network_channels, check_options, cs_lambda_at, default_step_size, given_cs_keys, import_object,
     missing_cs_lambdas, sampler_sigmas,
 )
-from .seeding import seeded_generator
-from .warm_start import auto_start_levels, zero_filled_error
 
 log = logging.getLogger(__name__)
-
-AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
 class LangevinSampler(pl.LightningModule):
@@ -236,11 +230,11 @@ class LangevinSampler(pl.LightningModule):
         return self._compiled["network"]
 
     def score(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """s(x, i) in float32; the network alone runs under the trainer's autocast dtype."""
-        fixed = self.hparams.batch_invariant and x.device.type == "cpu"
-        return call_network(self._network(), x, labels, autocast_dtype=self._autocast_dtype,
-                            channels_last=self.hparams.channels_last, call_size=self.hparams.call_size if fixed else None,
-                            cache_casts=not self.hparams.cuda_graph)
+        """s(x, i) in float32; the network alone runs under the trainer's autocast dtype
+        (:func:`lit_sampler.engine.network_score`, the Python API's call too)."""
+        return network_score(self._network(), x, labels, autocast_dtype=self._autocast_dtype,
+                             channels_last=self.hparams.channels_last, batch_invariant=self.hparams.batch_invariant,
+                             call_size=self.hparams.call_size, cuda_graph=self.hparams.cuda_graph)
 
     # ------------------------------------------------------------------ before the first chain
     def setup(self, stage: str) -> None:
@@ -295,94 +289,46 @@ class LangevinSampler(pl.LightningModule):
 
     # ------------------------------------------------------------------ one batch
     def _generators(self, batch: MeasurementBatch) -> list[torch.Generator]:
-        return [
-            seeded_generator(int(seed), key, "langevin", device=self.device)
-            for seed, key in zip(batch.seed.tolist(), batch.item_key)
-        ]
+        return item_generators(batch.seed.tolist(), batch.item_key, self.device)
 
-    def _start_levels(self, batch: MeasurementBatch) -> list[int]:
-        """Each item's first level: the schedule's, or (``sigma_offset: auto``) one picked from its data."""
-        schedule = self.schedule
-        if not schedule.auto_start:
-            return [schedule.levels[0]] * len(batch)
-        error = zero_filled_error(batch.kspace, batch.mask, batch.noise_var.double())
-        return auto_start_levels(self.sigmas.tolist(), error, schedule.start_factor, schedule.levels)
-
-    def _initial_state(self, shape, generators, starts: list[int], estimate) -> torch.Tensor:
-        init = self.schedule.init
-        if init == "uniform":  # torch.rand per item, as Jalal et al.'s chain starts
-            return torch.stack([torch.rand(shape[1:], generator=g, device=self.device) for g in generators])
-        noise = randn_like(torch.empty(shape, device=self.device), generators)
-        if init == "reference":
-            return noise if self.hparams.prior_sampling else noise * 0.5**0.5
-        sigma = self.hparams.init_sigma
-        sigma = self.sigmas[torch.tensor(starts)].to(self.device) if sigma is None else torch.full((shape[0],), float(sigma), device=self.device)
-        noise = noise * sigma.reshape(-1, 1, 1, 1)
-        if init == "noise" or self.hparams.prior_sampling:
-            return noise
-        return complex_to_channels(estimate[:, None]) + noise
-
-    def _data_consistency(self, batch: MeasurementBatch, operator):
-        if self.hparams.data_consistency == "norm_matched":
-            return NormMatchedDataConsistency(operator, batch.kspace, weight=self.hparams.norm_matched_weight)
-        return GaussianDataConsistency(operator, batch.kspace, batch.noise_var.float(), dc_boost=self.hparams.dc_boost)
+    def chain_options(self) -> ChainOptions:
+        """The chain's settings from the options (read per batch: a caller may change them between runs)."""
+        hp = self.hparams
+        return ChainOptions(
+            prior_sampling=hp.prior_sampling, data_consistency=hp.data_consistency, norm_matched_weight=hp.norm_matched_weight,
+            dc_boost=hp.dc_boost, init_sigma=hp.init_sigma, cg_iterations=hp.cg_iterations,
+            divergence_factor=hp.divergence_factor, cuda_graph=hp.cuda_graph, operator_class=self.operator_class,
+        )
 
     def predict_step(self, batch: MeasurementBatch, batch_idx: int = 0) -> Prediction | None:
+        """The batch's chains (:func:`lit_sampler.engine.run_chains`, the engine the Python API runs
+        too), then the baselines, outputs in data units and quality."""
         if batch.is_padding:
             return None  # a rank that would otherwise get no batch (fewer batches than processes)
         prior = self.hparams.prior_sampling
         if not prior and not batch.has_measurement:
             raise ValueError("prior_sampling is false but the data has no k-space; use prior_sampling: true")
-        generators = self._generators(batch)
-        shape = (len(batch), *[int(v) for v in batch.image_shape[0]])
-        operator = None if prior else self.operator_class(sens_maps=batch.sens_maps, mask=batch.mask)
-        oracle = self.hparams.track_best_nrmse and not prior and bool(batch.has_target.all())
-        tracker = ChainTracker(len(batch), self.hparams.divergence_factor, self.device, self._level_listeners,
-                               target=batch.target if oracle else None)
-        schedule = self.schedule
-        # FFTs, data consistency and the update in float32 whatever the trainer's precision
-        with torch.autocast(self.device.type, enabled=False):
-            cg = (cg_sense(operator, batch.kspace, self.hparams.cg_iterations, intensity=intensity_correction(batch.sens_maps))
-                  if operator and self.hparams.cg_iterations else None)
-            starts = [schedule.levels[0]] * len(batch) if prior else self._start_levels(batch)
-            estimate = cg if schedule.init == "cg_sense" else (None if prior else batch.zero_filled)
-            x = self._sample(self._initial_state(shape, generators, starts, estimate), batch, operator, starts,
-                             generators, tracker)
+        run = run_chains(self.score, self.sigmas, self.schedule, self.step_size, batch, self._generators(batch),
+                         self.chain_options(), device=self.device, listeners=self._level_listeners,
+                         track_target=self.hparams.track_best_nrmse)
+        with torch.autocast(self.device.type, enabled=False):  # (the baselines in float32 too)
             cs, cs_skipped = ({}, {}) if prior else self._compressed_sensing(batch)
             if self.varnet is not None and not prior:
                 cs["varnet"] = self.varnet(batch.kspace, batch.mask).to(torch.complex64)
         prediction = Prediction(
             item_key=list(batch.item_key), fname=list(batch.fname), slice_num=batch.slice_num.tolist(),
             sample_idx=batch.sample_idx.tolist(), snr_db=batch.snr_db.tolist(),
-            diverged_level=tracker.diverged_level.tolist(), nfe=[schedule.evaluations(k) for k in starts],
-            start_level=starts, absent=cs_skipped,
-            operator_applications=[0 if prior else schedule.operator_applications(k, self.hparams.data_consistency)
-                                   for k in starts],
+            diverged_level=run.tracker.diverged_level.tolist(), nfe=run.nfe, start_level=run.start_levels,
+            absent=cs_skipped, operator_applications=run.operator_applications,
         )
         for i in prediction.failed:
             self._report_divergence(prediction, i)
-        images = channels_to_complex(x)
+        images = channels_to_complex(run.x)
         if prior:
             prediction.images["sample"] = images.cpu()
         else:
-            self._measurement_outputs(prediction, batch, images[:, 0], cg, cs, tracker)
+            self._measurement_outputs(prediction, batch, images[:, 0], run.cg, cs, run.tracker)
         return prediction
-
-    def _sample(self, x: torch.Tensor, batch: MeasurementBatch, operator, starts: list[int], generators, tracker) -> torch.Tensor:
-        """The configured sampler from ``x``: annealed Langevin dynamics or the few-call sampler."""
-        schedule, prior = self.schedule, self.hparams.prior_sampling
-        start_levels = starts if schedule.auto_start else None
-        if schedule.sampler == "decomposed":
-            dc = None if prior else ProximalDataConsistency(operator, batch.kspace, batch.noise_var.float(), schedule.dc_steps)
-            return decomposed_diffusion(self.score, x, self.sigmas, levels=schedule.levels, eta=schedule.eta,
-                                        data_consistency=dc, start_levels=start_levels, generator=generators,
-                                        callback=tracker)
-        return annealed_langevin(
-            self.score, x, self.sigmas, step_size=self.step_size, steps_each=schedule.steps, levels=schedule.levels,
-            start_levels=start_levels, noise_boost=schedule.noise_boost,
-            data_consistency=None if prior else self._data_consistency(batch, operator),
-            final_denoise=schedule.final_denoise, generator=generators, callback=tracker, cuda_graph=self.hparams.cuda_graph,
-        )
 
     def _compressed_sensing(self, batch: MeasurementBatch) -> tuple[dict[str, torch.Tensor], dict[str, list[int]]]:
         """The configured CS baselines per item (sigpy, CPU), normalised units ``[B, H, W]``, and per
