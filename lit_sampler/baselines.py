@@ -13,6 +13,11 @@
   validation data (``scripts/tune_baselines.py``), never on the data you report.
 * ``varnet``: fastMRI's supervised E2E-VarNet (Sriram et al. 2020) on the same masked, noisy k-space
   (:class:`lit_sampler.models.varnet.VarNetBaseline`, the optional ``varnet`` extra).
+
+The functions here take the engine's tensors (an operator, normalised k-space). On arrays, called
+like ``Sampler.reconstruct`` (``recon(kspace, mask, sens_maps=None, …)``, the caller's units and
+array type): :func:`zero_filled_recon`, :func:`cg_sense_recon`, :func:`l1_wavelet_recon`,
+:func:`total_variation_recon` (:mod:`lit_sampler.baseline_recon`, imported on first use).
 """
 
 from __future__ import annotations
@@ -168,3 +173,16 @@ def _numpy_global_seed(seed: int):
         yield
     finally:
         np.random.set_state(state)
+
+
+ARRAY_BASELINES = ("zero_filled_recon", "cg_sense_recon", "l1_wavelet_recon", "total_variation_recon")
+
+
+def __getattr__(name: str):
+    """The array baselines of :mod:`lit_sampler.baseline_recon`, imported on first use (PEP 562), so
+    that importing this math-core module reads no h5py-backed module."""
+    if name in ARRAY_BASELINES:
+        from . import baseline_recon
+
+        return getattr(baseline_recon, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -40,6 +40,18 @@ def magnitude_std(samples: torch.Tensor) -> torch.Tensor:
     return samples.abs().std(dim=0, unbiased=True)
 
 
+def posterior_summary(samples: torch.Tensor, ok: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(mean, std, usable)`` of one slice's samples ``[N, H, W]`` (complex): the posterior mean over
+    the samples that did not diverge (``ok`` bool ``[N]``), the magnitude std of those
+    (:func:`magnitude_std`), and those samples ``[N_ok, H, W]``. Without any usable sample both are
+    NaN. What the volume files hold (:func:`lit_sampler.volumes.build_volume`) and what the Python
+    API returns (:class:`lit_sampler.api.ReconstructionResult`)."""
+    usable = samples[ok]
+    mean = usable.mean(dim=0) if len(usable) else torch.full_like(samples[0], complex(math.nan, math.nan))
+    std = magnitude_std(usable) if len(usable) else mean.abs()
+    return mean, std, usable
+
+
 def normal_multiplier(level: float) -> float:
     """``z`` of a two-sided normal interval of coverage ``level`` (1.645 at 0.9, 1.96 at 0.95)."""
     if not 0 < level < 1:

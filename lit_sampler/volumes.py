@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import torch
 from .atomic import atomic_target
 from .baselines import BASELINES
 from .noise import snr_label
-from .uncertainty import magnitude_std
+from .uncertainty import posterior_summary
 
 
 def shard_order(shard: dict[str, Any]) -> tuple:
@@ -39,9 +38,7 @@ def build_volume(shards: list[dict[str, Any]]) -> dict[str, Any]:
     samples, means, stds, usables = [], [], [], []
     for s in slices:
         stack = torch.stack([item["reconstruction"] for item in by_slice[s]])
-        usable = stack[[item["status"] == "ok" for item in by_slice[s]]]
-        mean = usable.mean(dim=0) if len(usable) else torch.full_like(stack[0], complex(math.nan, math.nan))
-        std = magnitude_std(usable) if len(usable) else mean.abs()
+        mean, std, usable = posterior_summary(stack, torch.tensor([item["status"] == "ok" for item in by_slice[s]]))
         samples.append(stack)
         usables.append(usable)
         means.append(mean)

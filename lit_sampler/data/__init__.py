@@ -28,6 +28,8 @@ _HOMES = {
     "find_h5_files": ".selection",
     "select_slices": ".selection",
     "SliceLoader": ".slice_loader",
+    "SliceMeasurement": ".slice_measurement",
+    "measure_slice": ".slice_measurement",
     "MaskFunc": ".transforms",
     "MeasurementTransform": ".transforms",
     "default_mask": ".transforms",

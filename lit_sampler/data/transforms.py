@@ -220,7 +220,9 @@ class MeasurementTransform:
             kind = "none"
         return kind, zf_kind
 
-    def __call__(self, data: PreparedSlice, snr_db: Optional[float]) -> Measurement:
+    def measure(self, data: PreparedSlice, snr_db: Optional[float]) -> RawMeasurement:
+        """Steps 2–5 of the module docstring in the data's own units: the item's mask, its noisy
+        masked k-space and ν, and the unscaled ground truth (what a user holding the k-space has)."""
         kspace, maps = data.kspace, data.maps
         target_kind, zf_kind = self.kinds(data)
         mask = self.mask_for(data)
@@ -233,31 +235,78 @@ class MeasurementTransform:
         # pre-whitened data are combined from the scanner's coils (None otherwise): the images are
         # those of the unwhitened data, not shaded by the whitened coils' gain (coils.py docstring)
         unwhitening = data.unwhitening
-        zero_filled = combine(noisy, maps, zf_kind, unwhitening)
-        scale = percentile_scale(zero_filled, self.scale_percentile)
-        if not (math.isfinite(scale) and scale > 0):
-            raise DataError(
-                f"{data.where}: the zero-filled image is zero at the {self.scale_percentile:g}th "
-                f"percentile (scale = {scale:g}); expected a positive scale (too little signal under the mask?)"
-            )
-        height, width = kspace.shape[-2:]
-        if target_kind == "none":
-            target = torch.zeros(height, width, dtype=torch.complex64)
-        else:
-            target = combine(kspace, maps, target_kind, unwhitening) / scale
-        sens_maps = maps if maps is not None else torch.ones(1, height, width, dtype=torch.complex64)
-        return Measurement(
-            kspace=(noisy / scale).to(torch.complex64),
-            mask=mask,
-            sens_maps=sens_maps,
-            target=target.to(torch.complex64),
-            has_target=target_kind != "none",
-            zero_filled=(zero_filled / scale).to(torch.complex64),
-            scale=scale,
-            noise_var=nu / scale**2,
-            snr_db=math.inf if snr_db is None else float(snr_db),
-            real_noise=bool(data.volume.attrs.get("real_noise", False)),
+        target = None if target_kind == "none" else combine(kspace, maps, target_kind, unwhitening)
+        return RawMeasurement(kspace=noisy, mask=mask, maps=maps, noise_var=nu, snr_db=snr_db, target=target,
+                              combine_kind=zf_kind, unwhitening=unwhitening,
+                              real_noise=bool(data.volume.attrs.get("real_noise", False)), where=data.where)
+
+    def __call__(self, data: PreparedSlice, snr_db: Optional[float]) -> Measurement:
+        raw = self.measure(data, snr_db)
+        return normalise_measurement(raw, self.scale_percentile)
+
+
+@dataclass
+class RawMeasurement:
+    """One measurement in the data's own units, before the per-slice scale (steps 2–5).
+
+    Attributes:
+        kspace: ``[coils, H, W]`` complex64, ``M ⊙ (k + n)``.
+        mask: ``[1, H, W]`` float32.
+        maps: ``[coils, H, W]`` complex64, or ``None`` (single-coil: ``S = 1``).
+        noise_var: ν, the complex noise variance per sampled point and coil (0: noiseless).
+        snr_db: the added noise's SNR (``None``: none added).
+        target: ``[H, W]`` complex ground truth, or ``None`` without one.
+        combine_kind: how the zero-filled image is combined (``"mvue"`` or ``"rss"``).
+        unwhitening: ``W⁻¹`` of pre-whitened data, or ``None``.
+        real_noise: the data carry the scanner's own noise.
+        where: the file and slice, for messages.
+    """
+
+    kspace: torch.Tensor
+    mask: torch.Tensor
+    maps: Optional[torch.Tensor]
+    noise_var: float
+    snr_db: Optional[float]
+    target: Optional[torch.Tensor] = None
+    combine_kind: str = "mvue"
+    unwhitening: Optional[torch.Tensor] = None
+    real_noise: bool = False
+    where: str = ""
+
+
+def normalise_measurement(raw: RawMeasurement, scale_percentile: float = 99.0) -> Measurement:
+    """Steps 5–7 of the module docstring: the zero-filled image ``x₀``, the scale
+    ``s = percentile_p(|x₀|)`` and everything divided by it. The one place the per-slice scale is
+    made: the data modules and the Python API (:mod:`lit_sampler.api`) both come through here.
+
+    Raises:
+        DataError: a zero (or non-finite) scale, naming ``raw.where``.
+    """
+    zero_filled = combine(raw.kspace, raw.maps, raw.combine_kind, raw.unwhitening)
+    scale = percentile_scale(zero_filled, scale_percentile)
+    if not (math.isfinite(scale) and scale > 0):
+        raise DataError(
+            f"{raw.where}: the zero-filled image is zero at the {scale_percentile:g}th "
+            f"percentile (scale = {scale:g}); expected a positive scale (too little signal under the mask?)"
         )
+    height, width = raw.kspace.shape[-2:]
+    if raw.target is None:
+        target = torch.zeros(height, width, dtype=torch.complex64)
+    else:
+        target = raw.target / scale
+    sens_maps = raw.maps if raw.maps is not None else torch.ones(1, height, width, dtype=torch.complex64)
+    return Measurement(
+        kspace=(raw.kspace / scale).to(torch.complex64),
+        mask=raw.mask,
+        sens_maps=sens_maps,
+        target=target.to(torch.complex64),
+        has_target=raw.target is not None,
+        zero_filled=(zero_filled / scale).to(torch.complex64),
+        scale=scale,
+        noise_var=raw.noise_var / scale**2,
+        snr_db=math.inf if raw.snr_db is None else float(raw.snr_db),
+        real_noise=raw.real_noise,
+    )
 
 
 def percentile_scale(image: torch.Tensor, percentile: float) -> float:

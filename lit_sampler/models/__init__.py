@@ -8,6 +8,8 @@
   ``model_state``/``ema_state`` dicts, ``lit_sampler fit`` checkpoints, bare state dicts).
 * :func:`describe_checkpoint`: what a checkpoint holds (used by ``scripts/inspect_checkpoint.py``).
 * :class:`CheckpointError`: the ``ValueError`` raised for every checkpoint problem.
+* :class:`ScoreDenoiser`: a network as the denoiser ``D(x, σ) = x + σ² s(x, σ)`` other libraries'
+  samplers take (deepinv's ``denoiser(x, sigma)`` convention; :mod:`lit_sampler.models.denoiser`).
 
 Any other ``torch.nn.Module`` whose ``forward(x, labels)`` returns the score can be used in place
 of these networks through a YAML ``class_path``.
@@ -16,6 +18,7 @@ of these networks through a YAML ``class_path``.
 from ..errors import CheckpointError
 from .architecture import resolve_variant
 from .checkpoints import CheckpointInfo, describe_checkpoint, load_score_model
+from .denoiser import ScoreDenoiser
 from .ncsnv2 import VARIANTS, NCSNv2, NCSNv2Deeper, NCSNv2Deepest
 
 __all__ = [
@@ -28,4 +31,5 @@ __all__ = [
     "CheckpointError",
     "CheckpointInfo",
     "resolve_variant",
+    "ScoreDenoiser",
 ]
