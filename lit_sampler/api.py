@@ -283,7 +283,7 @@ class Sampler:
         values = check_noise_var(noise_var, batch)
         for nu, snr in zip(values, _snr_values(snr_db, batch)):
             if snr is not None and nu == 0:
-                raise DataError(f"noise_var: 0 (noiseless) but snr_db={snr!r} says noise was added at that SNR; "
+                raise DataError(f"noise_var: 0 (noiseless) but snr_db={snr:g} says noise was added at that SNR; "
                                 "give the ν of the data, or snr_db=math.inf for noiseless data")
         return values
 
@@ -337,9 +337,11 @@ class Sampler:
         finally:
             if bar:
                 bar.close()
-        for b, n in diverged.nonzero().tolist():
-            warnings.warn(f"the chain of sample {n} of {keys[b]!r} diverged; it is left out of mean and std "
-                          f"(lower step_size, now {self.step_size:.3g})", RuntimeWarning, stacklevel=3)
+        failed = [f"{keys[b]}|{n}" for b, n in diverged.nonzero().tolist()]
+        if failed:  # (one warning per call: the pipeline records such items as failed and goes on)
+            shown = ", ".join(failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+            warnings.warn(f"{len(failed)} of {diverged.numel()} chains diverged ({shown}); they are left out of mean "
+                          f"and std (result.diverged); lower step_size (now {self.step_size:.3g})", RuntimeWarning, stacklevel=3)
         return samples, starts, nfe, diverged
 
     def _batch(self, data, keys: list[str], seed: int, chunk: list[tuple[int, int]]) -> MeasurementBatch:
