@@ -177,7 +177,9 @@ def check_inputs(kspace: ArrayLike, mask: ArrayLike, sens_maps: Optional[ArrayLi
 
 def per_item(value: Any, name: str, batch: int) -> list[Any]:
     """A number (or ``None``) for every item, or one value per item (a list, numpy array or tensor of ``B``)."""
-    if value is None or isinstance(value, (int, float)):
+    if isinstance(value, np.generic):  # a numpy scalar (np.float32 is no Python float)
+        value = value.item()
+    if value is None or isinstance(value, (int, float, str)):
         return [value] * batch
     values = value.tolist() if isinstance(value, (np.ndarray, torch.Tensor)) else list(value)
     if isinstance(values, (int, float)):  # a 0-d array
