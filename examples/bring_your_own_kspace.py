@@ -9,16 +9,16 @@
 # See docs/python_api.md for the conventions.
 
 # %%
-import os
 import pathlib
+import sys
 import tempfile
 
 import h5py
 import matplotlib
 import numpy as np
 
-if not os.environ.get("DISPLAY"):
-    matplotlib.use("Agg")  # no display: draw into files
+if "ipykernel" not in sys.modules:  # run as a script: draw into files (a notebook shows the figures inline)
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 import lit_sampler

@@ -9,14 +9,14 @@
 # L1-wavelet and total-variation reconstructions of the same measurement. See docs/python_api.md.
 
 # %%
-import os
 import pathlib
+import sys
 import tempfile
 
 import matplotlib
 
-if "ipykernel" not in os.environ.get("JPY_PARENT_PID", "") and not os.environ.get("DISPLAY"):
-    matplotlib.use("Agg")  # no display: draw into files (a notebook shows the figures inline)
+if "ipykernel" not in sys.modules:  # run as a script: draw into files (a notebook shows the figures inline)
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 import lit_sampler

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence, Union
 
+import numpy as np
 import torch
 
 from .calibration import Calibration, CalibrationError, file_sha256
@@ -268,7 +269,7 @@ class Sampler:
         interval = None if calibration is None else self._calibration(calibration, snr_db, level, batch, num_samples)
         maps = complete_maps(checked)
         data = normalise(checked, maps, noise)
-        samples, starts, nfe, diverged = self._run(data, keys, int(seed), num_samples, progress)
+        samples, starts, nfe, diverged = self._run(data, keys, _integer(seed, "seed"), num_samples, progress)
         return self._result(checked, data, maps, noise, samples, starts, nfe, diverged, keys, num_samples, interval)
 
     def _noise(self, noise_var, snr_db, batch: int) -> list[float]:
@@ -403,10 +404,16 @@ def _snr_values(snr_db, batch: int) -> list[Optional[float]]:
     return values
 
 
+def _integer(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise DataError(f"{name}: expected an integer, found {value!r}")
+    return int(value)
+
+
 def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if _integer(value, name) < 1:
         raise DataError(f"{name}: expected a positive integer, found {value!r}")
-    return value
+    return int(value)
 
 
 def _slice_keys(key, batch: int, batched: bool) -> list[str]:

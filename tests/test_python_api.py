@@ -176,6 +176,7 @@ MASK = torch.ones(SIZE)
     (lambda s: s.reconstruct(KSPACE[None].expand(2, -1, -1, -1), MASK, KSPACE, noise_var=0, key="a"),
      r"key: one key 'a' for a batch of 2 would give every item the same random streams"),
     (lambda s: s.reconstruct(KSPACE, MASK, KSPACE, noise_var=0, num_samples=0), r"num_samples: expected a positive integer, found 0"),
+    (lambda s: s.reconstruct(KSPACE, MASK, KSPACE, noise_var=0, seed="7"), r"seed: expected an integer, found '7'"),
     (lambda s: s.reconstruct(KSPACE, torch.eye(SIZE)[0] + torch.eye(SIZE)[SIZE // 2], noise_var=0),
      r"sens_maps: none given, and the mask of kspace samples a fully sampled centre of only 24×1 points; ESPIRiT"),
 ])
@@ -200,3 +201,15 @@ def test_array_baselines_are_the_pipelines_on_the_normalised_slice(slices):
     assert zero_filled.shape == (1, SIZE, SIZE)
     assert complete_maps(check_inputs(kspace, mask, maps)).shape == (1, 4, SIZE, SIZE)
     assert math.isclose(float(data.scale[0]), float(np.percentile(np.abs(zero_filled[0].numpy()), 99)), rel_tol=1e-5)
+
+
+def test_the_python_api_imports_no_lightning():
+    """A notebook's `import lit_sampler` and the Python API stay light: no Lightning, no h5py on import."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\nimport lit_sampler.api, lit_sampler.engine, lit_sampler.inputs, lit_sampler.baseline_recon\n"
+             "import lit_sampler.models.denoiser\n"
+             "print(sorted(k for k in ('h5py', 'pytorch_lightning', 'lightning') if k in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

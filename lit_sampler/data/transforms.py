@@ -22,6 +22,10 @@ For one item ``(file, slice, SNR)`` (DESIGN.md):
 
 Seeds depend on the item identity only, so an item's content never depends on batching, order or
 the number of processes. Samples of one ``(file, slice, SNR)`` share the same measurement.
+
+:meth:`MeasurementTransform.measure` stops after step 5's inputs (the data's own units:
+:class:`RawMeasurement`, what :func:`lit_sampler.data.measure_slice` hands a Python user);
+:func:`normalise_measurement` does steps 5–7, for the data modules and for the Python API alike.
 """
 
 from __future__ import annotations
