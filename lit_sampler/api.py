@@ -265,11 +265,12 @@ class Sampler:
         batch = len(checked)
         noise = self._noise(noise_var, snr_db, batch)
         num_samples = _positive_int(num_samples, "num_samples")
+        seed = _integer(seed, "seed")
         keys = _slice_keys(key, batch, checked.batched)
         interval = None if calibration is None else self._calibration(calibration, snr_db, level, batch, num_samples)
         maps = complete_maps(checked)
         data = normalise(checked, maps, noise)
-        samples, starts, nfe, diverged = self._run(data, keys, _integer(seed, "seed"), num_samples, progress)
+        samples, starts, nfe, diverged = self._run(data, keys, seed, num_samples, progress)
         return self._result(checked, data, maps, noise, samples, starts, nfe, diverged, keys, num_samples, interval)
 
     def _noise(self, noise_var, snr_db, batch: int) -> list[float]:
