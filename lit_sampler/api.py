@@ -366,7 +366,8 @@ class Sampler:
             scale=take(data.scale), noise_var=take(data.noise_var),
         )
 
-    def _result(self, checked, data, maps, noise, samples, starts, nfe, diverged, keys, num_samples, interval) -> ReconstructionResult:
+    def _result(self, checked, data, maps, noise, samples, starts, nfe, diverged, keys, num_samples,
+                interval) -> ReconstructionResult:
         means, stds = [], []
         for b in range(len(keys)):
             mean, std, _ = posterior_summary(samples[b], ~diverged[b])

@@ -130,13 +130,15 @@ def check_mask(mask: ArrayLike, batch: int, height: int, width: int, batched: bo
     else:
         expected = f"[{width}], [1, {width}] or [{height}, {width}]"
         if batched:
-            expected += f" (one for all), or [{batch}, {width}], [{batch}, 1, {width}] or [{batch}, {height}, {width}] (one per item)"
+            expected += (f" (one for all), or [{batch}, {width}], [{batch}, 1, {width}] or [{batch}, {height}, {width}] "
+                         "(one per item)")
         raise DataError(f"mask: expected {expected} for k-space [.., {height}, {width}], found {found}")
     if tensor.is_complex():
         raise DataError(f"mask: expected 0/1 or bool values, found complex {found}")
     values = tensor.double()
     if not bool(((values == 0) | (values == 1)).all()):
-        raise DataError(f"mask: expected 0/1 or bool values, found values from {float(values.min()):g} to {float(values.max()):g}")
+        raise DataError(f"mask: expected 0/1 or bool values, found values from {float(values.min()):g} "
+                        f"to {float(values.max()):g}")
     full = torch.broadcast_to(values != 0, (tensor.shape[0], 1, height, width))
     empty = [b for b in range(full.shape[0]) if not bool(full[b].any())]
     if empty:
@@ -193,8 +195,10 @@ def check_noise_var(noise_var: Any, batch: int) -> list[float]:
     """ν per item: finite and ≥ 0."""
     values = per_item(noise_var, "noise_var", batch)
     for value in values:
-        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise DataError(f"noise_var: expected the complex noise variance ν >= 0 (finite; 0 for noiseless data), found {value!r}")
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or value < 0:
+            raise DataError(f"noise_var: expected the complex noise variance ν >= 0 (finite; 0 for noiseless data), "
+                            f"found {value!r}")
     return [float(v) for v in values]
 
 
@@ -286,7 +290,8 @@ class Normalised:
     noise_var: torch.Tensor
 
 
-def normalise(checked: CheckedInput, maps: torch.Tensor, noise_var: Sequence[float], scale_percentile: float = 99.0) -> Normalised:
+def normalise(checked: CheckedInput, maps: torch.Tensor, noise_var: Sequence[float],
+              scale_percentile: float = 99.0) -> Normalised:
     """Each item through :func:`~lit_sampler.data.transforms.normalise_measurement` (MVUE zero-filled
     image with ``maps``, scale = its ``scale_percentile``-th percentile), stacked."""
     from .data.transforms import RawMeasurement, normalise_measurement  # (reads h5py files' module: on use)

@@ -58,7 +58,8 @@ def test_every_block_of_docs_python_api_runs(at_root):
     # what the page promises, checked on what it computed
     result, measured = namespace["result"], namespace["measured"]
     target = measured.target.abs()
-    assert namespace["psnr"](target, result.mean.abs(), target.max()) > namespace["psnr"](target, result.zero_filled.abs(), target.max())
+    psnr = namespace["psnr"]
+    assert psnr(target, result.mean.abs(), target.max()) > psnr(target, result.zero_filled.abs(), target.max())
     assert (namespace["figures"] / "demo_slice.png").stat().st_size > 0
     assert (namespace["figures"] / "baselines.png").stat().st_size > 0
     assert namespace["own"].mean.shape == (2, 64, 64) and namespace["calibrated"].upper is not None

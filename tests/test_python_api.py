@@ -125,7 +125,8 @@ class NaNScore(torch.nn.Module):
 
 def test_a_diverged_chain_is_flagged_and_left_out(slices):
     sampler = Sampler(NaNScore(), preset=None, device="cpu", step_size=1e-3)
-    with pytest.warns(RuntimeWarning, match=r"^2 of 2 chains diverged \(reconstruct\|0\|0, reconstruct\|0\|1\); they are left out"):
+    diverged = r"^2 of 2 chains diverged \(reconstruct\|0\|0, reconstruct\|0\|1\); they are left out"
+    with pytest.warns(RuntimeWarning, match=diverged):
         result = sampler.reconstruct(slices["kspace"][0], slices["mask"], slices["maps"][0], noise_var=1.0, num_samples=2,
                                      progress=False)
     assert result.diverged.tolist() == [True, True]
@@ -175,7 +176,8 @@ MASK = torch.ones(SIZE)
      r"key: 'a.h5\|3\|snr_20dB\|0' names a sample .* give the slice's key 'a.h5\|3\|snr_20dB'"),
     (lambda s: s.reconstruct(KSPACE[None].expand(2, -1, -1, -1), MASK, KSPACE, noise_var=0, key="a"),
      r"key: one key 'a' for a batch of 2 would give every item the same random streams"),
-    (lambda s: s.reconstruct(KSPACE, MASK, KSPACE, noise_var=0, num_samples=0), r"num_samples: expected a positive integer, found 0"),
+    (lambda s: s.reconstruct(KSPACE, MASK, KSPACE, noise_var=0, num_samples=0),
+     r"num_samples: expected a positive integer, found 0"),
     (lambda s: s.reconstruct(KSPACE, MASK, KSPACE, noise_var=0, seed="7"), r"seed: expected an integer, found '7'"),
     (lambda s: s.reconstruct(KSPACE, torch.eye(SIZE)[0] + torch.eye(SIZE)[SIZE // 2], noise_var=0),
      r"sens_maps: none given, and the mask of kspace samples a fully sampled centre of only 24×1 points; ESPIRiT"),
