@@ -379,6 +379,8 @@ def _yaml(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and math.isinf(value):
+        return ".inf" if value > 0 else "-.inf"  # (YAML's spelling; jsonargparse does not read "inf")
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_yaml(v) for v in value) + "]"
     return str(value)
