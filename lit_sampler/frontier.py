@@ -66,16 +66,21 @@ def _cold_subset(per_decade: float) -> Candidate:
                      init="noise", sigma_offset=0, levels=("per_decade", per_decade))
 
 
+def _eta_label(eta: float) -> str:
+    return "fresh noise" if math.isinf(eta) else f"η={eta:g}"
+
+
 def _few_call_cold(count: int, eta: float = 1.0) -> Candidate:
     """The few-call sampler from pure noise at σ_0 on ``count`` levels evenly spaced in log σ."""
-    return Candidate(f"dds_cold_n{count}" + (f"_eta{eta:g}" if eta != 1.0 else ""), "few-call (DDS), cold start",
+    return Candidate(f"dds_cold_n{count}" + (f"_eta{eta:g}" if eta != 1.0 else ""),
+                     f"few-call (DDS), cold start, {_eta_label(eta)}",
                      {"sampler": "decomposed", "init": "noise", "sigma_offset": 0, "levels": count, "eta": eta})
 
 
 def _few_call_warm(factor: float, per_decade: float, eta: float = 1.0, init: str = "zero_filled") -> Candidate:
     """The few-call sampler from a warm start at a level picked per item (CCDF), ``per_decade`` levels."""
     name = f"dds_warm_f{factor:g}_d{per_decade:g}" + (f"_eta{eta:g}" if eta != 1.0 else "") + ("_cg" if init == "cg_sense" else "")
-    return Candidate(name, "few-call (DDS), warm start (auto)",
+    return Candidate(name, f"few-call (DDS), warm start (auto), {_eta_label(eta)}",
                      {"sampler": "decomposed", "init": init, "sigma_offset": "auto", "start_factor": factor,
                       "levels": ("per_decade", per_decade), "eta": eta})
 
@@ -224,6 +229,14 @@ def plot_frontier(path: Path, rows: list[dict[str, Any]]) -> None:
             values = [r[f"{method}_psnr"] for r in group if f"{method}_psnr" in r]
             if values:
                 axis.axhline(float(np.mean(values)), color="gray", linestyle=style, linewidth=1, label=label)
+        # diverged schedules (far below every baseline) would flatten the rest: clip, and say so
+        floor = min([float(np.mean([r[f"{m}_psnr"] for r in group if f"{m}_psnr" in r])) for m in styles
+                     if any(f"{m}_psnr" in r for r in group)] + [max(p["psnr_mean"] for p in group)]) - 4.0
+        below = [p for p in group if p["psnr_mean"] < floor]
+        if below:
+            axis.set_ylim(bottom=floor)
+            axis.annotate("below: " + ", ".join(p["schedule"] for p in below), (0.02, 0.02), xycoords="axes fraction",
+                          fontsize=7)
         axis.set_xscale("log")
         axis.set_xlabel("network evaluations per item (NFE)")
         axis.set_ylabel("PSNR (dB)")
