@@ -307,7 +307,7 @@ class Sampler:
 
     def calibration_settings(self, num_samples: int) -> dict[str, Any]:
         """What a calibration must have been made for that this sampler can check (the writer's
-        :func:`lit_sampler.calibrate.calibration_settings`, less the mask and the data)."""
+        :func:`lit_sampler.run_dir.calibration_settings`, less the mask and the data)."""
         if self._checkpoint_sha256 is None:
             self._checkpoint_sha256 = file_sha256(self.checkpoint) if self.checkpoint is not None else "score_model (no file)"
         return {**self._settings, "checkpoint_sha256": self._checkpoint_sha256, "schedule": self.schedule.describe(),

@@ -6,7 +6,7 @@ data, never the data you report) with ``num_samples ≥ 2``; the command runs it
 any run, in ``--run-dir``), then fits k per SNR and level from the slices' posterior means,
 sample stds and targets, and writes the calibration file atomically. ``predict`` then takes it
 through the writer's ``calibration:`` option; it refuses runs whose settings differ
-(:func:`calibration_settings`).
+(:func:`lit_sampler.run_dir.calibration_settings`).
 """
 
 from __future__ import annotations
@@ -16,31 +16,8 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
-from .calibration import DEFAULT_LEVELS, CalibrationError, file_sha256, risk_control_scale, write_calibration
+from .calibration import DEFAULT_LEVELS, CalibrationError, risk_control_scale, write_calibration
 from .noise import snr_label
-
-# sampler options that change the samples' law (the resolved schedule and the checkpoint's hash are added)
-SAMPLER_KEYS = ("use_ema", "sigmas", "dc_boost", "prior_sampling", "data_consistency",
-                "norm_matched_weight", "init_sigma", "operator")
-
-
-def calibration_settings(pl_module: Any, datamodule: Any) -> dict[str, Any]:
-    """What a calibration holds for: the checkpoint's SHA-256, the resolved schedule and the
-    sampler's knobs, the step size, the mask and the number of samples (not the data files, the
-    seed or the baselines)."""
-    from .run_dir import run_settings
-
-    settings = run_settings(pl_module, datamodule)
-    model, data = settings["model"], settings["data"]
-    checkpoint = model.get("checkpoint")
-    out: dict[str, Any] = {key: model.get(key) for key in SAMPLER_KEYS}
-    out["checkpoint_sha256"] = file_sha256(checkpoint) if checkpoint else "score_model (no file)"
-    out["schedule"] = model.get("schedule")
-    out["step_size"] = float(getattr(pl_module, "step_size", model.get("step_size")) or 0)
-    out["mask"] = data.get("mask")
-    out["num_samples"] = int(getattr(datamodule, "num_samples", 1))
-    return out
-
 
 def fit_scales(volumes: list[dict[str, Any]], levels) -> tuple[dict[str, dict[float, float]], dict[str, int]]:
     """k per SNR label and level from every slice with a target and ≥ 2 usable samples."""
@@ -81,7 +58,7 @@ def parse_calibrate_args(args: list[str]) -> tuple[argparse.Namespace, list[str]
 def run_calibrate(args: list[str], build: Callable[[list[str]], Any]) -> int:
     """Run the config's data, fit, write. ``build(extra)`` is a LightningCLI with ``run=False``."""
     from .frontier import predict_into
-    from .run_dir import load_shard
+    from .run_dir import calibration_settings, load_shard
     from .volumes import build_volume, group_volumes
 
     options, rest = parse_calibrate_args(args)

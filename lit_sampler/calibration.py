@@ -16,8 +16,8 @@ satisfies the rule: one clear error). It is tight: for continuous losses the exp
 at most ``1 − α + 2/(n + 1)``.
 
 The fit is made per SNR (the noise level changes the posterior) and per nominal level, and holds
-only for the settings it was made with (:func:`calibration_settings`): the checkpoint (its SHA-256),
-the sampler's schedule and knobs, the mask and the number of samples. A calibration file is
+only for the settings it was made with (:func:`lit_sampler.run_dir.calibration_settings`): the
+checkpoint (its SHA-256), the sampler's schedule and knobs, the mask and the number of samples. A calibration file is
 written atomically; reading one for other settings is one error naming both.
 """
 

@@ -29,18 +29,15 @@ class OutputError(OSError):
 
 class MissingLambdaError(ValueError):
     """A compressed-sensing baseline has no λ for a noise level of the data. ``missing``: method →
-    the noise keys without a λ; ``given``: method → the keys its table has. :meth:`message` says the
-    fix, with the tuning command built from the run's own command line when given."""
+    the noise keys without a λ; ``given``: method → the keys its table has. The message, with the
+    fix and the tuning command, is made where it is raised
+    (:func:`lit_sampler.tuning.missing_lambda_error`) and made again by the CLI with the run's own
+    command line (:func:`lit_sampler.failures.report`): this module imports nothing of the package."""
 
-    def __init__(self, missing: dict[str, list[str]], given: dict[str, list[str]]):
+    def __init__(self, missing: dict[str, list[str]], given: dict[str, list[str]], message: str):
         self.missing = missing
         self.given = given
-        super().__init__(self.message())
-
-    def message(self, args=()) -> str:
-        from .tuning import missing_lambda_message  # (the tuning command is the tuning module's business)
-
-        return missing_lambda_message(self.missing, self.given, args)
+        super().__init__(message)
 
 
 class ResumeMismatchError(ValueError):

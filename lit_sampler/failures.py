@@ -156,7 +156,9 @@ def report(error: BaseException, status: int, message: str, args: Sequence[str])
     DDP; a missing λ with the tuning command for this very command line)."""
     missing = next((e for e in chain(error) if isinstance(e, MissingLambdaError)), None)
     if missing is not None:
-        message = missing.message(args)
+        from .tuning import missing_lambda_message  # (the tuning command is the tuning module's business)
+
+        message = missing_lambda_message(missing.missing, missing.given, args)
     if "<unicode string>" in message:  # a YAML syntax error: name the file
         configs = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--config"]
         configs += [a.split("=", 1)[1] for a in args if a.startswith("--config=")]

@@ -23,7 +23,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from .baselines import CS_METHODS, METHODS, compressed_sensing
 from .data.items import MeasurementBatch
 from .engine import AUTOCAST_DTYPES, ChainOptions, item_generators, network_score, run_chains
-from .errors import DivergenceError, MissingLambdaError
+from .errors import DivergenceError
 from .fft import channels_to_complex
 from .metrics import item_quality, quality_metrics
 from .models import load_score_model
@@ -35,6 +35,7 @@ from .sampler_options import (
     check_cs_lambdas, check_network_channels, check_options, cs_lambda_at, default_step_size, given_cs_keys, import_object,
     missing_cs_lambdas, sampler_sigmas,
 )
+from .tuning import missing_lambda_error
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +264,7 @@ class LangevinSampler(pl.LightningModule):
             return
         missing = missing_cs_lambdas(self.hparams.cs_lambdas, keys)
         if missing and self.hparams.cs_missing == "error":
-            raise MissingLambdaError(missing, given_cs_keys(self.hparams.cs_lambdas))
+            raise missing_lambda_error(missing, given_cs_keys(self.hparams.cs_lambdas))
         for method, skipped in missing.items():
             for key in skipped:
                 self._warn_skipped(method, key)
@@ -355,7 +356,7 @@ class LangevinSampler(pl.LightningModule):
         refused a missing λ at setup; this catches a module run without a data module.)"""
         lamda = cs_lambda_at(self.hparams.cs_lambdas, method, key)
         if lamda is None and self.hparams.cs_missing == "error":
-            raise MissingLambdaError({method: [key]}, given_cs_keys(self.hparams.cs_lambdas))
+            raise missing_lambda_error({method: [key]}, given_cs_keys(self.hparams.cs_lambdas))
         if lamda is None:
             self._warn_skipped(method, key)
         return lamda

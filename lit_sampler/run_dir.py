@@ -1,5 +1,6 @@
 """The run directory's bookkeeping: the settings a run's items were computed with, resume checks,
-temporary files of interrupted writes, result shards (see :mod:`lit_sampler.writer` for the layout)."""
+the settings a calibration file holds for, temporary files of interrupted writes, result shards
+(see :mod:`lit_sampler.writer` for the layout)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import torch
 
 from .atomic import atomic_write_bytes
 from .baselines import BASELINES
+from .calibration import file_sha256
 from .errors import OutputError, ResumeMismatchError
 
 SHARD_FIELDS = ("reconstruction", "sample", *BASELINES, "target", "oracle_best", "mask")
@@ -138,3 +140,24 @@ def load_shard(path: Path, metadata_only: bool = False) -> dict[str, Any]:
     if metadata_only:
         shard = {k: v for k, v in shard.items() if k not in SHARD_FIELDS}
     return shard
+
+
+# sampler options that change the samples' law (the resolved schedule and the checkpoint's hash are added)
+SAMPLER_KEYS = ("use_ema", "sigmas", "dc_boost", "prior_sampling", "data_consistency",
+                "norm_matched_weight", "init_sigma", "operator")
+
+
+def calibration_settings(pl_module: Any, datamodule: Any) -> dict[str, Any]:
+    """What a calibration holds for: the checkpoint's SHA-256, the resolved schedule and the
+    sampler's knobs, the step size, the mask and the number of samples (not the data files, the
+    seed or the baselines)."""
+    settings = run_settings(pl_module, datamodule)
+    model, data = settings["model"], settings["data"]
+    checkpoint = model.get("checkpoint")
+    out: dict[str, Any] = {key: model.get(key) for key in SAMPLER_KEYS}
+    out["checkpoint_sha256"] = file_sha256(checkpoint) if checkpoint else "score_model (no file)"
+    out["schedule"] = model.get("schedule")
+    out["step_size"] = float(getattr(pl_module, "step_size", model.get("step_size")) or 0)
+    out["mask"] = data.get("mask")
+    out["num_samples"] = int(getattr(datamodule, "num_samples", 1))
+    return out

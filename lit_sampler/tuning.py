@@ -21,6 +21,7 @@ import torch
 
 from .baselines import CS_METHODS, compressed_sensing
 from .data.items import MeasurementBatch
+from .errors import MissingLambdaError
 from .metrics import psnr
 from .noise import MEASURED_KEY, NOISELESS_KEY, describe_noise_key
 
@@ -146,3 +147,8 @@ def missing_lambda_message(missing: dict[str, list[str]], given: dict[str, list[
         f"{entries} entries to cs_lambdas, or set cs_missing: skip (runs without {which} there), or cs_lambdas: null "
         "(no compressed-sensing baselines)"
     )
+
+
+def missing_lambda_error(missing: dict[str, list[str]], given: dict[str, list[str]]) -> MissingLambdaError:
+    """The error of baselines without a λ at some noise levels (:func:`missing_lambda_message`)."""
+    return MissingLambdaError(missing, given, missing_lambda_message(missing, given))

@@ -35,7 +35,7 @@ from .errors import OutputError
 from .export import check_formats
 from .prediction import Prediction
 from .report import assemble_run
-from .run_dir import check_run_settings, load_shard, remove_stale_temporaries, run_settings
+from .run_dir import calibration_settings, check_run_settings, load_shard, remove_stale_temporaries, run_settings
 
 log = logging.getLogger(__name__)
 class ReconstructionWriter(BasePredictionWriter):
@@ -52,7 +52,7 @@ class ReconstructionWriter(BasePredictionWriter):
         calibration: a calibration file (``python -m lit_sampler calibrate``): every volume file
             then holds the calibrated interval ``lower``/``upper`` at ``interval_level`` and
             ``calibrated_std``, and the tables its coverage. Refused (one error naming both) when it
-            was made for other settings (:func:`lit_sampler.calibrate.calibration_settings`).
+            was made for other settings (:func:`lit_sampler.run_dir.calibration_settings`).
         interval_level: the nominal coverage of the written interval (one the calibration has).
     """
 
@@ -103,7 +103,6 @@ class ReconstructionWriter(BasePredictionWriter):
 
     def _read_calibration(self, pl_module, datamodule):
         """The calibration file, checked against this run's settings and SNRs before any chain runs."""
-        from .calibrate import calibration_settings
         from .calibration import Calibration
         from .noise import snr_label
 
