@@ -20,9 +20,9 @@ if "ipykernel" not in sys.modules:  # run as a script: draw into files (a notebo
 import matplotlib.pyplot as plt
 
 import lit_sampler
-from lit_sampler import baselines
-from lit_sampler.masks import RandomLineMask
-from lit_sampler.metrics import psnr, ssim
+from lit_sampler.api import cg_sense_recon, l1_wavelet_recon, total_variation_recon, zero_filled_recon
+from lit_sampler.physics.masks import RandomLineMask
+from lit_sampler.evaluation.metrics import psnr, ssim
 
 OUTPUT = pathlib.Path(tempfile.mkdtemp(prefix="lit_sampler_example_"))  # where the figures go
 
@@ -67,10 +67,10 @@ figure.savefig(OUTPUT / "posterior.png", dpi=100, bbox_inches="tight")
 # %%
 data = (measured.kspace, measured.mask, measured.sens_maps)
 estimates = {
-    "zero-filled": baselines.zero_filled_recon(*data),
-    "CG-SENSE": baselines.cg_sense_recon(*data, iterations=10),
-    "L1-wavelet": baselines.l1_wavelet_recon(*data, lamda=1e-2),
-    "total variation": baselines.total_variation_recon(*data, lamda=3e-2),
+    "zero-filled": zero_filled_recon(*data),
+    "CG-SENSE": cg_sense_recon(*data, iterations=10),
+    "L1-wavelet": l1_wavelet_recon(*data, lamda=1e-2),
+    "total variation": total_variation_recon(*data, lamda=3e-2),
     "score prior": result.mean,
 }
 figure, axes = plt.subplots(1, len(estimates), figsize=(3 * len(estimates), 3.4))

@@ -3,7 +3,7 @@
 Every output of the package (item shards, volumes, tables, figures, exported checkpoints, prepared
 data) is written to a temporary ``.<name>.<pid>.tmp`` beside its final name, fsynced, and renamed
 over it (``os.replace`` is atomic on POSIX file systems). A process killed meanwhile leaves only
-the temporary file, which :func:`lit_sampler.writer.remove_stale_temporaries` deletes on the next
+the temporary file, which :func:`lit_sampler.outputs.writer.remove_stale_temporaries` deletes on the next
 run. No Lightning or h5py here: data preparation scripts use it too.
 """
 

@@ -1,13 +1,13 @@
 """``python -m lit_sampler {predict,fit,frontier,calibrate} --config …``: Lightning's CLI with our defaults.
 
 ``frontier`` takes a ``predict`` config and runs a grid of schedules on its data
-(:mod:`lit_sampler.frontier`); ``calibrate`` runs a ``predict`` config on held-out data and fits the
-error bars' scale (:mod:`lit_sampler.calibrate`).
+(:mod:`lit_sampler.tools.frontier`); ``calibrate`` runs a ``predict`` config on held-out data and fits the
+error bars' scale (:mod:`lit_sampler.tools.calibrate`).
 
 Models and data modules are chosen in the config by ``class_path`` (``LangevinSampler`` and
 ``FastMRIDataModule`` / ``PriorDataModule`` for ``predict``; ``ScoreMatching`` and
 ``TrainingDataModule`` for ``fit``). ``predict`` always writes through a
-:class:`~lit_sampler.writer.ReconstructionWriter` (one is added when the config names none),
+:class:`~lit_sampler.outputs.ReconstructionWriter` (one is added when the config names none),
 never keeps predictions in memory, and shows Langevin progress inside each batch.
 
 Errors: a known error ends the process with one line ``error: <message>`` and exit status 2 or 1
@@ -29,9 +29,9 @@ from pytorch_lightning.cli import LightningCLI
 
 from .errors import RunInterrupted
 from .failures import chain, classify, report
-from .interrupts import StopOnSignal
-from .progress import LangevinProgressBar
-from .writer import ReconstructionWriter
+from .lightning.interrupts import StopOnSignal
+from .lightning.progress import LangevinProgressBar
+from .outputs.writer import ReconstructionWriter
 
 
 class SamplerTrainer(pl.Trainer):
@@ -114,11 +114,11 @@ def main(args: list[str] | None = None) -> None:
     given = sys.argv[1:] if args is None else list(args)
     try:
         if given[:1] == ["frontier"]:
-            from .frontier import run_frontier
+            from .tools.frontier import run_frontier
 
             run_frontier(given[1:], lambda extra: build_cli(extra, run=False))
         elif given[:1] == ["calibrate"]:
-            from .calibrate import run_calibrate
+            from .tools.calibrate import run_calibrate
 
             run_calibrate(given[1:], lambda extra: build_cli(extra, run=False))
         else:

@@ -31,7 +31,7 @@ class MissingLambdaError(ValueError):
     """A compressed-sensing baseline has no λ for a noise level of the data. ``missing``: method →
     the noise keys without a λ; ``given``: method → the keys its table has. The message, with the
     fix and the tuning command, is made where it is raised
-    (:func:`lit_sampler.tuning.missing_lambda_error`) and made again by the CLI with the run's own
+    (:func:`lit_sampler.evaluation.tuning.missing_lambda_error`) and made again by the CLI with the run's own
     command line (:func:`lit_sampler.failures.report`): this module imports nothing of the package."""
 
     def __init__(self, missing: dict[str, list[str]], given: dict[str, list[str]], message: str):

@@ -156,7 +156,7 @@ def report(error: BaseException, status: int, message: str, args: Sequence[str])
     DDP; a missing λ with the tuning command for this very command line)."""
     missing = next((e for e in chain(error) if isinstance(e, MissingLambdaError)), None)
     if missing is not None:
-        from .tuning import missing_lambda_message  # (the tuning command is the tuning module's business)
+        from .evaluation.tuning import missing_lambda_message  # (the tuning command is the tuning module's business)
 
         message = missing_lambda_message(missing.missing, missing.given, args)
     if "<unicode string>" in message:  # a YAML syntax error: name the file

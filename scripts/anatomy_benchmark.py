@@ -2,7 +2,7 @@
 """The anatomy demo's benchmark: the prior beside the baselines users would pick instead.
 
 1. λ of the compressed-sensing baselines (sigpy L1-wavelet, TV) chosen per acceleration and SNR on
-   the **validation** split (:func:`lit_sampler.tuning.tune_cs_lambdas`);
+   the **validation** split (:func:`lit_sampler.evaluation.tuning.tune_cs_lambdas`);
 2. every method on the held-out **test** split (MNI152 test slabs) and, reported separately, on
    the other subject's slices (dipy; whole-head and zoomed partial-FOV views), at 4× (8 % centre)
    and 8× (4 % centre) random lines and the config's SNRs, on the same masks and noise draws:
@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from lit_sampler.cli import build_cli
-from lit_sampler.frontier import override_args, predict_into
-from lit_sampler.tuning import DEFAULT_GRID, merge_records, tune_cs_lambdas
+from lit_sampler.tools.frontier import override_args, predict_into
+from lit_sampler.evaluation.tuning import DEFAULT_GRID, merge_records, tune_cs_lambdas
 
 ACCELERATIONS = {4: 0.08, 8: 0.04}
 SPLITS = {"test": "MNI152 test slabs (whole head)", "test_other": "other subject (dipy T1, whole + zoomed)"}

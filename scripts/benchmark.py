@@ -8,10 +8,10 @@ temporary folder), it times
 * ``bare``: the reference pipeline's loop (Aali/Tamir ``annealedLangevin.py``, REFERENCE.md §1.2):
   one slice and one SNR at a time, batch 1, fp32, eager, complex state, the network fed
   ``view_as_real(x).permute(0, 3, 1, 2)``, ``x ← x + α(s − g) + sqrt(αβ)·z`` written inline with
-  :class:`~lit_sampler.operators.MultiCoilMRI`, no Lightning. It uses the module's per-item noise
+  :class:`~lit_sampler.physics.operators.MultiCoilMRI`, no Lightning. It uses the module's per-item noise
   streams, so on the same seeds it reproduces the module's samples (to rounding);
-* the real path, ``Trainer.predict`` with :class:`~lit_sampler.module.LangevinSampler`,
-  :class:`~lit_sampler.data.FastMRIDataModule` and :class:`~lit_sampler.writer.ReconstructionWriter`
+* the real path, ``Trainer.predict`` with :class:`~lit_sampler.lightning.LangevinSampler`,
+  :class:`~lit_sampler.datamodules.FastMRIDataModule` and :class:`~lit_sampler.outputs.ReconstructionWriter`
   (data loading, chains, metrics, shards, volumes and figure all included in the wall time),
   for each configuration of the sweep: batch size (items per forward, items = slices × SNRs ×
   samples), precision, ``channels_last``, Trainer ``inference_mode``, ``batch_invariant``,
@@ -44,7 +44,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from lit_sampler.benchmarks import PRESETS, benchmark_to_folder, default_configs, parse_config, setup_from_preset
+from lit_sampler.tools.benchmarks import PRESETS, benchmark_to_folder, default_configs, parse_config, setup_from_preset
 
 # Setup fields settable from the command line (``--num-classes`` → ``num_classes``), with their types.
 SETUP_OPTIONS = (("variant", str), ("ngf", int), ("size", int), ("coils", int), ("num-classes", int),

@@ -33,12 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from lit_sampler.cli import build_cli
-from lit_sampler.frontier import override_args, predict_into
-from lit_sampler.tuning import tune_cs_lambdas
+from lit_sampler.tools.frontier import override_args, predict_into
+from lit_sampler.evaluation.tuning import tune_cs_lambdas
 
 
 def random_lines(acceleration: float, centre: float = 0.08) -> dict:
-    return {"class_path": "lit_sampler.masks.RandomLineMask",
+    return {"class_path": "lit_sampler.physics.masks.RandomLineMask",
             "init_args": {"center_fractions": [centre], "accelerations": [acceleration]}}
 
 
@@ -62,12 +62,12 @@ SETTINGS = (
     Setting("random_8x", "8× random lines (4 % centre)", random_lines(8, 0.04), 20, reference="in_4x_20dB"),
     Setting("random_2x", "2× random lines", random_lines(2), 20, reference="in_4x_20dB"),
     Setting("equispaced_4x", "equispaced lines 4× (CsgmLineMask)",
-            {"class_path": "lit_sampler.masks.CsgmLineMask", "init_args": {"acceleration": 4}}, 20, reference="in_4x_20dB"),
+            {"class_path": "lit_sampler.physics.masks.CsgmLineMask", "init_args": {"acceleration": 4}}, 20, reference="in_4x_20dB"),
     Setting("poisson_4x", "2-D variable-density Poisson 4×",
-            {"class_path": "lit_sampler.masks.VariableDensityMask", "init_args": {"accelerations": [4], "calib_size": 12}},
+            {"class_path": "lit_sampler.physics.masks.VariableDensityMask", "init_args": {"accelerations": [4], "calib_size": 12}},
             20, reference="in_4x_20dB"),
     Setting("horizontal_4x", "horizontal lines 4× (phase encoding turned)",
-            {"class_path": "lit_sampler.masks.TransposedMask", "init_args": {"mask": random_lines(4)}}, 20,
+            {"class_path": "lit_sampler.physics.masks.TransposedMask", "init_args": {"mask": random_lines(4)}}, 20,
             reference="in_4x_20dB"),
     Setting("snr_0dB", "4× random lines, 0 dB", random_lines(4), 0, reference="in_4x_5dB"),
     Setting("other_subject", "other subject (dipy T1), 4× random lines, 20 dB", random_lines(4), 20,
@@ -217,7 +217,7 @@ def plot(path: Path, results: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lit_sampler.figures import save_png
+    from lit_sampler.outputs.figures import save_png
 
     names = list(results)
     methods = list(dict.fromkeys(m for r in results.values() for m in r["methods"]))

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from lit_sampler.cli import build_cli
-from lit_sampler.tuning import DEFAULT_GRID, tune_cs_lambdas
+from lit_sampler.evaluation.tuning import DEFAULT_GRID, tune_cs_lambdas
 
 
 def main(argv=None) -> int:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Why posterior samples are too alike: every preset's spread on a Gaussian prior, in closed form,
-against the exact posterior (:mod:`lit_sampler.gaussian_chain`).
+against the exact posterior (:mod:`lit_sampler.sampling.gaussian_chain`).
 
 The model mimics the anatomy demo: 64×64 images whose k-space coefficients have variance
 ∝ (1 + |k|)^(−3) (natural images' power law), normalised like the demo's images (99th percentile
@@ -23,14 +23,14 @@ import sys
 
 import torch
 
-from lit_sampler.gaussian_chain import (
+from lit_sampler.sampling.gaussian_chain import (
     GaussianModel, decomposed_moments, langevin_moments, power_law_variance, spread_summary,
 )
-from lit_sampler.masks import RandomLineMask
-from lit_sampler.presets import resolve_schedule
-from lit_sampler.sampling import chain_plan
-from lit_sampler.schedules import geometric_sigmas, log_spaced_levels
-from lit_sampler.warm_start import auto_start_levels, zero_filled_error
+from lit_sampler.physics.masks import RandomLineMask
+from lit_sampler.sampling.presets import resolve_schedule
+from lit_sampler.sampling.langevin import chain_plan
+from lit_sampler.sampling.schedules import geometric_sigmas, log_spaced_levels
+from lit_sampler.sampling.warm_start import auto_start_levels, zero_filled_error
 
 SIZE = 64
 SIGMAS = geometric_sigmas(94.23, 0.01, 200).double().tolist()
@@ -41,7 +41,7 @@ def demo_model(snr_db: float, generator: torch.Generator, exponent: float = 3.0)
     mask = torch.broadcast_to(RandomLineMask([0.08], [4])((SIZE, SIZE), torch.Generator().manual_seed(0)).bool(), (SIZE, SIZE))
     prior_var = power_law_variance(SIZE, SIZE, exponent, total=0.11)  # |x| ~ Rayleigh: 99th percentile ≈ 1
     clean = GaussianModel(prior_var, mask, 0.0).sample(generator)[0]
-    noise_var = float(clean[mask].abs().square().mean()) * 10 ** (-snr_db / 10)  # the SNR of lit_sampler.noise
+    noise_var = float(clean[mask].abs().square().mean()) * 10 ** (-snr_db / 10)  # the SNR of lit_sampler.physics.noise
     model = GaussianModel(prior_var, mask, noise_var)
     truth, y = model.sample(generator)
     return model, truth, y

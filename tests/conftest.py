@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from lit_sampler.coils import rss
+from lit_sampler.physics.coils import rss
 from lit_sampler.data.fastmri_write import write_volume
 from lit_sampler.data.phantoms import demo_volume
 from lit_sampler.seeding import seeded_generator
@@ -45,7 +45,7 @@ def write_phantom_file(
         if sens is not None:
             # Maps of the padded grid: the same smooth maps over the wider k-space (resampled by
             # zero-padding their k-space as well).
-            from lit_sampler.fft import fft2c, ifft2c
+            from lit_sampler.physics.fft import fft2c, ifft2c
 
             sens = ifft2c(torch.nn.functional.pad(fft2c(sens), (left, right)))
             sens = sens / sens.abs().square().sum(-3, keepdim=True).sqrt()

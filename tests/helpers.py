@@ -72,16 +72,16 @@ def predict_config(tmp_path, checkpoint, data, output_dir, *, name: str = "predi
             "default_root_dir": str(tmp_path),  # (Lightning's config.yaml goes there without a logger)
             "logger": {"class_path": "pytorch_lightning.loggers.TensorBoardLogger",
                        "init_args": {"save_dir": str(tmp_path / "logs"), "name": "run"}} if logger else False,
-            "callbacks": [{"class_path": "lit_sampler.writer.ReconstructionWriter",
+            "callbacks": [{"class_path": "lit_sampler.outputs.ReconstructionWriter",
                            "init_args": {"output_dir": str(output_dir), "figure_slices": 1}}],
         } | (trainer or {}),
-        "model": {"class_path": "lit_sampler.module.LangevinSampler",
+        "model": {"class_path": "lit_sampler.lightning.LangevinSampler",
                   "init_args": {"checkpoint": str(checkpoint), "step_size": 1e-3, "steps_each": 1, "noise_boost": 2.0}
                   | (model or {})},
-        "data": {"class_path": "lit_sampler.data.FastMRIDataModule",
+        "data": {"class_path": "lit_sampler.datamodules.FastMRIDataModule",
                  "init_args": {"data_path": data if isinstance(data, list) else str(data), "snr_range": [20, None],
                                "num_samples": 2, "batch_size": 3,
-                               "mask": {"class_path": "lit_sampler.masks.RandomLineMask",
+                               "mask": {"class_path": "lit_sampler.physics.masks.RandomLineMask",
                                         "init_args": {"center_fractions": [0.1], "accelerations": [3]}}} | data_args},
     }
     path = Path(tmp_path) / name

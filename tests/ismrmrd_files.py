@@ -1,7 +1,7 @@
 """Tiny ISMRMRD raw-data files written by the tests with the ``ismrmrd`` package, from known k-space.
 
 Conventions (those of :mod:`lit_sampler.data.ismrmrd_raw`): the encoded k-space ``[slices, coils,
-X, W]`` is centred (DC at ``(X//2, W//2)``, :func:`lit_sampler.fft.fft2c`); column ``c`` is written
+X, W]`` is centred (DC at ``(X//2, W//2)``, :func:`lit_sampler.physics.fft.fft2c`); column ``c`` is written
 as ``kspace_encode_step_1 = c − W//2 + center_line`` and ``center_sample = X//2``.
 """
 
@@ -17,7 +17,7 @@ import torch
 from ismrmrd import xsd
 
 from lit_sampler.data.phantoms import demo_volume
-from lit_sampler.fft import fft2c, ifft2c
+from lit_sampler.physics.fft import fft2c, ifft2c
 from lit_sampler.seeding import seeded_generator
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from lit_sampler.coils import mvue
+from lit_sampler.physics.coils import mvue
 from lit_sampler.data import anatomy
-from lit_sampler.fft import fft2c, ifft2c
+from lit_sampler.physics.fft import fft2c, ifft2c
 from lit_sampler.seeding import seeded_generator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,7 +122,7 @@ def test_shipped_files_hold_calibration_maps_and_disjoint_splits():
         assert f.attrs["acquisition"].startswith("MNI152_")
     torch.testing.assert_close(stored, script.calibration_maps(kspace), rtol=0, atol=1e-6)
     # ground-truth normalisation of the sampler: 99th percentile of the zero-filled image is the scale
-    from lit_sampler.data import FastMRIDataModule
+    from lit_sampler.datamodules import FastMRIDataModule
 
     module = FastMRIDataModule(str(DEMO / "test"), snr_range=[None], slices=[0])
     module.setup("predict")

@@ -15,10 +15,10 @@ import torch
 
 from conftest import write_phantom_file
 from helpers import cli_env, main_in_process, predict_config, read_rows, write_tiny_checkpoint
-from lit_sampler.baselines import check_cs_lambda, compressed_sensing
-from lit_sampler.data import FastMRIDataModule
-from lit_sampler.masks import RandomLineMask
-from lit_sampler.tuning import tune_cs_lambdas, tuning_command
+from lit_sampler.sampling.baselines import check_cs_lambda, compressed_sensing
+from lit_sampler.datamodules import FastMRIDataModule
+from lit_sampler.physics.masks import RandomLineMask
+from lit_sampler.evaluation.tuning import tune_cs_lambdas, tuning_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -146,7 +146,7 @@ def test_cs_missing_skip_leaves_that_baseline_out_there(tmp_path, caplog):
     config = predict_config(tmp_path, checkpoint, tmp_path / "d", out, logger=False, snr_range=[20, 5],
                             model={"cs_lambdas": {"l1_wavelet": {"20": 1e-2}, "total_variation": 1e-2},
                                    "cs_iterations": 10, "cs_missing": "skip"})
-    with caplog.at_level(logging.WARNING, logger="lit_sampler.module"):
+    with caplog.at_level(logging.WARNING, logger="lit_sampler.lightning.module"):
         assert main_in_process("predict", "--config", config) == 0
     warned = [r.getMessage() for r in caplog.records if "cs_missing" in r.getMessage()]
     assert warned == ["warning: cs_lambdas.l1_wavelet: no λ for SNR 5 dB; l1_wavelet is skipped there (cs_missing: skip)"]

@@ -1,4 +1,4 @@
-"""lit_sampler.benchmarks on a tiny configuration, and the fast-path switches it measures.
+"""lit_sampler.tools.benchmarks on a tiny configuration, and the fast-path switches it measures.
 
 No timing thresholds: only that the report has its fields with sane values, that the bare
 reference loop and the module agree on the same seeds, and that the fast path's logic (CUDA-graph
@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import lit_sampler.module as module_file
-from lit_sampler import benchmarks
+import lit_sampler.lightning.module as module_file
+from lit_sampler.tools import benchmarks
 from lit_sampler.models import NCSNv2
-from lit_sampler.operators import MultiCoilMRI
-from lit_sampler.sampling import GaussianDataConsistency, _static_chain, annealed_langevin, chain_plan
+from lit_sampler.physics.operators import MultiCoilMRI
+from lit_sampler.sampling.langevin import GaussianDataConsistency, _static_chain, annealed_langevin, chain_plan
 
 @pytest.fixture(scope="module")
 def bench():
@@ -171,7 +171,7 @@ def test_the_chain_never_syncs_with_the_host(bench, tmp_path, monkeypatch, rule)
     module = module_file.LangevinSampler(checkpoint=str(prepared.checkpoint), step_size=1e-3, steps_each=2,
                                          sigma_offset=3, data_consistency=rule, track_best_nrmse=True,
                                          final_denoise=True, channels_last=True)
-    from lit_sampler.progress import LangevinProgressBar
+    from lit_sampler.lightning.progress import LangevinProgressBar
 
     bar = LangevinProgressBar(level_refresh_seconds=0.0)
     bar._levels_bar = type("Bar", (), {"update": lambda *a: None, "set_postfix_str": lambda *a, **k: None})()

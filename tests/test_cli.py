@@ -85,9 +85,9 @@ def test_fit_then_predict_with_the_trained_checkpoint(tmp_path, phantom_file):
                     "default_root_dir": str(tmp_path / "fit"),
                     "logger": {"class_path": "pytorch_lightning.loggers.TensorBoardLogger",
                                "init_args": {"save_dir": str(tmp_path / "fit"), "name": "train"}}},
-        "model": {"class_path": "lit_sampler.training.ScoreMatching",
+        "model": {"class_path": "lit_sampler.lightning.ScoreMatching",
                   "init_args": {"ngf": 4, "num_classes": 6, "sigma_end": 0.05, "lr": 1e-3}},
-        "data": {"class_path": "lit_sampler.data.TrainingDataModule",
+        "data": {"class_path": "lit_sampler.datamodules.TrainingDataModule",
                  "init_args": {"data_path": str(data), "target": "mvue", "batch_size": 4, "val_fraction": 0.34}},
     }
     (tmp_path / "fit.yaml").write_text(yaml.safe_dump(config))

@@ -17,5 +17,5 @@ def test_shipped_config_parses(name, capsys):
         main([SUBCOMMAND.get(name, "predict"), "--config", str(CONFIGS / name), "--print_config"])
     assert exit_info.value.code in (0, None)
     resolved = yaml.safe_load(capsys.readouterr().out)
-    assert resolved["model"]["class_path"].startswith("lit_sampler.")
-    assert resolved["data"]["class_path"].startswith("lit_sampler.data.")
+    assert resolved["model"]["class_path"].startswith("lit_sampler.lightning.")
+    assert resolved["data"]["class_path"].startswith("lit_sampler.datamodules.")

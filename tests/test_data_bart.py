@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from conftest import write_phantom_file
-from lit_sampler.data import DataError, FastMRIDataModule
+from lit_sampler.data import DataError
+from lit_sampler.datamodules import FastMRIDataModule
 from lit_sampler.data.bart import maps_to_bart, read_cfl, read_dims, write_cfl
 
 

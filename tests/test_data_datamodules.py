@@ -7,9 +7,10 @@ import re
 import pytest
 import torch
 
-from lit_sampler.data import DataError, FastMRIDataModule, PriorDataModule, TrainingDataModule
-from lit_sampler.fft import complex_to_channels
-from lit_sampler.masks import RandomLineMask
+from lit_sampler.data import DataError
+from lit_sampler.datamodules import FastMRIDataModule, PriorDataModule, TrainingDataModule
+from lit_sampler.physics.fft import complex_to_channels
+from lit_sampler.physics.masks import RandomLineMask
 
 
 def collect(dm):
@@ -217,7 +218,7 @@ data:
   image_size: [24, 20]
   snr_range: [.inf, 20, 10]
   mask:
-    class_path: lit_sampler.masks.RandomLineMask
+    class_path: lit_sampler.physics.masks.RandomLineMask
     init_args:
       center_fractions: [0.08]
       accelerations: [4]

@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent(
     import pytorch_lightning as pl
     import torch
     from pytorch_lightning.callbacks import BasePredictionWriter
-    from lit_sampler.data import FastMRIDataModule
+    from lit_sampler.datamodules import FastMRIDataModule
 
 
     class KeysModule(pl.LightningModule):
@@ -86,7 +86,7 @@ def odd_data(tmp_path, phantom_file):
 
 
 def test_ddp_predict_serves_each_item_exactly_once(tmp_path, odd_data):
-    from lit_sampler.data import FastMRIDataModule
+    from lit_sampler.datamodules import FastMRIDataModule
 
     dm = FastMRIDataModule(str(odd_data), snr_range=[None, 10.0, 5.0], batch_size=2)
     dm.setup()

@@ -13,8 +13,8 @@ import torch
 from conftest import write_phantom_file
 from helpers import predict_config, run_cli, write_tiny_checkpoint
 from lit_sampler import Sampler, measure_slice
-from lit_sampler.baselines import cg_sense_recon, zero_filled_recon
-from lit_sampler.masks import RandomLineMask
+from lit_sampler.api import cg_sense_recon, zero_filled_recon
+from lit_sampler.physics.masks import RandomLineMask
 
 # the knobs of the CLI run below (predict_config's step_size 1e-3, steps_each 1, noise_boost 2, plus a preset
 # whose per-item warm start, zero-filled init and final denoise exercise the whole engine)
@@ -69,7 +69,7 @@ def test_cli_item_and_reconstruct_are_bit_identical(cli_run, one_thread, snr_db,
 
 
 def test_measure_slice_is_the_data_modules_measurement(cli_run):
-    from lit_sampler.data import FastMRIDataModule
+    from lit_sampler.datamodules import FastMRIDataModule
 
     datamodule = FastMRIDataModule(str(cli_run["data"]), snr_range=[20], mask=RandomLineMask([0.1], [3]), seed=4)
     (expected,) = datamodule.measurements(["a.h5|0|snr_20dB|0"])

@@ -14,8 +14,8 @@ import torch
 from helpers import main_in_process, predict_config, read_rows, write_tiny_checkpoint
 from ismrmrd_files import Header, Scan, correlated_noise, known_volume, write_ismrmrd
 from lit_sampler.data.geometry import Geometry
-from lit_sampler.export import check_formats, export_volume, header_voxel_size, output_voxel_size
-from lit_sampler.writer import ReconstructionWriter
+from lit_sampler.outputs.export import check_formats, export_volume, header_voxel_size, output_voxel_size
+from lit_sampler.outputs.writer import ReconstructionWriter
 
 
 def _volume(num_samples: int = 2) -> dict:
@@ -99,7 +99,7 @@ def test_ismrmrd_file_through_the_cli_with_its_own_noise_and_exports(tmp_path):
     header = Header(encoded=(32, 16, 1), encoded_fov=(240.0, 120.0, 3.0), recon=(16, 16, 1), recon_fov=(120.0, 120.0, 3.0))
     write_ismrmrd(tmp_path / "raw" / "scan.h5", Scan(averages=[clean + data_noise], header=header, noise=noise))
     out = tmp_path / "out"
-    writer = {"class_path": "lit_sampler.writer.ReconstructionWriter",
+    writer = {"class_path": "lit_sampler.outputs.ReconstructionWriter",
               "init_args": {"output_dir": str(out), "figure_slices": 1, "export": ["nifti", "png"]}}
     config = predict_config(tmp_path, write_tiny_checkpoint(tmp_path / "tiny.pt"), tmp_path / "raw", out, logger=False,
                             trainer={"callbacks": [writer]}, snr_range=[None], num_samples=2, batch_size=2,

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from lit_sampler.fft import channels_to_complex, complex_to_channels, fft2c, ifft2c
-from lit_sampler.operators import LinearOperator, MultiCoilMRI, SingleCoilMRI, normal_of
+from lit_sampler.physics.fft import channels_to_complex, complex_to_channels, fft2c, ifft2c
+from lit_sampler.physics.operators import LinearOperator, MultiCoilMRI, SingleCoilMRI, normal_of
 
 SIZES = [(8, 8), (7, 9), (16, 11), (5, 5)]
 
@@ -137,8 +137,8 @@ class DuckOperator:
 
 
 def test_duck_typed_operator_without_normal_works_through_the_default():
-    from lit_sampler.baselines import cg_sense
-    from lit_sampler.sampling import GaussianDataConsistency
+    from lit_sampler.sampling.baselines import cg_sense
+    from lit_sampler.sampling.langevin import GaussianDataConsistency
 
     g = torch.Generator().manual_seed(9)
     shape = (6, 7)
@@ -178,7 +178,7 @@ def test_multicoil_rejects_real_maps():
 
 
 def test_cg_sense_solves_normal_equations():
-    from lit_sampler.baselines import cg_sense
+    from lit_sampler.sampling.baselines import cg_sense
 
     g = torch.Generator().manual_seed(7)
     shape = (8, 10)
@@ -198,7 +198,7 @@ def test_cg_sense_intensity_correction_preconditions_without_changing_the_soluti
     """Pruessmann et al.'s intensity correction: maps whose energy varies over the image (those of
     whitened scanner data) make plain CG slow; I = (Σ|S|²)^(−1/2) restores the convergence of
     unit-norm maps and leaves the least-squares solution as it is. For unit-norm maps I = 1."""
-    from lit_sampler.baselines import cg_sense, intensity_correction
+    from lit_sampler.sampling.baselines import cg_sense, intensity_correction
 
     g = torch.Generator().manual_seed(8)
     shape = (16, 12)

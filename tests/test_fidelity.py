@@ -22,7 +22,7 @@ import torch
 from conftest import write_phantom_file
 from helpers import cli_env, main_in_process, predict_config, read_rows, write_tiny_checkpoint
 from lit_sampler.data.transforms import MeasurementTransform
-from lit_sampler.masks import CsgmLineMask, EquispacedLineMask, RandomLineMask, VariableDensityMask, mask_generator
+from lit_sampler.physics.masks import CsgmLineMask, EquispacedLineMask, RandomLineMask, VariableDensityMask, mask_generator
 
 PEERS = np.load(Path(__file__).parent / "data" / "peer_masks" / "peer_masks.npz")
 MASKS = {
@@ -144,7 +144,7 @@ def test_outputs_open_in_fastmri_evaluate_unchanged(run):
 
 
 def test_volume_metrics_use_evaluates_centre_crop_on_non_square_images(run):
-    from lit_sampler.metrics import volume_metrics
+    from lit_sampler.evaluation.metrics import volume_metrics
 
     with h5py.File(run / "reconstructions" / "snr_20dB" / "wide.h5") as rec:
         target = torch.from_numpy(rec["target"][()]).double()
@@ -172,7 +172,7 @@ def test_single_coil_end_to_end(tmp_path):
         assert "reconstruction_esc" in target
     # target "auto" on single-coil data is the complex image (its magnitude is the RSS): the
     # zero-filled image keeps the phase a warm start needs
-    from lit_sampler.data import FastMRIDataModule
+    from lit_sampler.datamodules import FastMRIDataModule
 
     module = FastMRIDataModule(str(tmp_path / "data"), snr_range=[None], batch_size=2)
     module.setup("predict")
@@ -182,8 +182,8 @@ def test_single_coil_end_to_end(tmp_path):
 
 
 def test_cg_sense_stops_at_rounding_on_a_projection():
-    from lit_sampler.baselines import cg_sense
-    from lit_sampler.operators import SingleCoilMRI
+    from lit_sampler.sampling.baselines import cg_sense
+    from lit_sampler.physics.operators import SingleCoilMRI
 
     mask = (torch.rand(1, 1, 1, 32, generator=torch.Generator().manual_seed(0)) < 0.4).float()
     operator = SingleCoilMRI(mask)

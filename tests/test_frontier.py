@@ -9,7 +9,7 @@ import pytest
 
 from conftest import write_phantom_file
 from helpers import main_in_process, predict_config, read_rows, write_tiny_checkpoint
-from lit_sampler.frontier import cheapest_within, mark_pareto
+from lit_sampler.tools.frontier import cheapest_within, mark_pareto
 
 
 def test_frontier_runs_end_to_end(tmp_path, capsys):
@@ -60,9 +60,9 @@ def test_a_candidate_fixes_its_whole_schedule_whatever_the_config_sets():
     """Knobs given in the config win over a preset, so a candidate resets the preset knobs it does
     not name: each runs its own schedule on any config (the reference recipe keeps the config's
     sigma_offset, as the ``reference`` preset does)."""
-    from lit_sampler.frontier import GRIDS, resolve_overrides
-    from lit_sampler.presets import resolve_schedule
-    from lit_sampler.schedules import geometric_sigmas
+    from lit_sampler.tools.frontier import GRIDS, resolve_overrides
+    from lit_sampler.sampling.presets import resolve_schedule
+    from lit_sampler.sampling.schedules import geometric_sigmas
 
     sigmas = geometric_sigmas(3.0, 0.05, 12).tolist()
     config = {"preset": "fast", "steps_each": 2, "sigma_offset": 1, "levels": 4, "init": "cg_sense", "final_denoise": False,

@@ -1,4 +1,4 @@
-"""The samplers on a Gaussian prior: the closed forms of :mod:`lit_sampler.gaussian_chain` against
+"""The samplers on a Gaussian prior: the closed forms of :mod:`lit_sampler.sampling.gaussian_chain` against
 the samplers' own code (Monte Carlo), the few-call sampler's data consistency and counts."""
 
 import math
@@ -6,14 +6,14 @@ import math
 import pytest
 import torch
 
-from lit_sampler.decomposed import ProximalDataConsistency, decomposed_diffusion, decomposed_evaluations
-from lit_sampler.fft import channels_to_complex, complex_to_channels, fft2c, ifft2c
-from lit_sampler.gaussian_chain import (
+from lit_sampler.sampling.decomposed import ProximalDataConsistency, decomposed_diffusion, decomposed_evaluations
+from lit_sampler.physics.fft import channels_to_complex, complex_to_channels, fft2c, ifft2c
+from lit_sampler.sampling.gaussian_chain import (
     GaussianModel, GaussianPriorScore, decomposed_moments, langevin_moments, power_law_variance,
 )
-from lit_sampler.operators import SingleCoilMRI
-from lit_sampler.sampling import GaussianDataConsistency, annealed_langevin, chain_plan
-from lit_sampler.schedules import geometric_sigmas
+from lit_sampler.physics.operators import SingleCoilMRI
+from lit_sampler.sampling.langevin import GaussianDataConsistency, annealed_langevin, chain_plan
+from lit_sampler.sampling.schedules import geometric_sigmas
 
 SIZE = 8
 
@@ -150,7 +150,7 @@ def test_every_preset_spreads_like_the_posterior_at_its_own_temperature():
             assert all(0.98 <= r <= 1.12 for r in ratios), (label, ratios)
         else:  # one step per level: within 30 % (balanced's warm start: 19 % short in unmeasured directions)
             assert all(0.78 <= r <= 1.3 for r in ratios), (label, ratios)
-    from lit_sampler.presets import PRESETS
+    from lit_sampler.sampling.presets import PRESETS
 
     assert PRESETS["reference"]["noise_boost"] == 1.0  # the reference's own recipe
     assert PRESETS["balanced"]["noise_boost"] == PRESETS["fast"]["noise_boost"] == 2.0

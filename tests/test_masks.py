@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from lit_sampler.masks import (
+from lit_sampler.physics.masks import (
     EquispacedLineMask,
     RandomLineMask,
     VariableDensityMask,
@@ -242,7 +242,7 @@ def test_invalid_call_arguments():
 
 
 def test_mask_generator_seeds_by_seed_and_name():
-    from lit_sampler.masks import mask_generator
+    from lit_sampler.physics.masks import mask_generator
 
     mask = RandomLineMask([0.08], [4])
     first = mask((32, 64), mask_generator(0, "file_a.h5"))

@@ -10,7 +10,7 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torchmetrics.image import StructuralSimilarityIndexMeasure
 
-from lit_sampler.metrics import (
+from lit_sampler.evaluation.metrics import (
     FastMRINMSE,
     FastMRIPSNR,
     FastMRISSIM,

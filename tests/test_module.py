@@ -7,11 +7,11 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from lit_sampler.data import FastMRIDataModule, PriorDataModule
-from lit_sampler.masks import RandomLineMask
+from lit_sampler.datamodules import FastMRIDataModule, PriorDataModule
+from lit_sampler.physics.masks import RandomLineMask
 from lit_sampler.models import NCSNv2
-from lit_sampler.module import LangevinSampler
-from lit_sampler.schedules import technique4_step_size
+from lit_sampler.lightning.module import LangevinSampler
+from lit_sampler.sampling.schedules import technique4_step_size
 
 
 def tiny_network(levels: int = 6) -> NCSNv2:

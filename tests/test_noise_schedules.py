@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from lit_sampler.noise import add_measurement_noise, noise_variance, snr_label
-from lit_sampler.schedules import (
+from lit_sampler.physics.noise import add_measurement_noise, noise_variance, snr_label
+from lit_sampler.sampling.schedules import (
     geometric_sigmas,
     max_pairwise_distance,
     sigma_ratio_for_dimension,

@@ -12,12 +12,12 @@ import torch
 
 import lit_sampler
 from lit_sampler import Sampler, estimate_maps
-from lit_sampler.calibration import CalibrationError, write_calibration
+from lit_sampler.evaluation.calibration import CalibrationError, write_calibration
 from lit_sampler.data.phantoms import demo_volume
 from lit_sampler.errors import DataError
-from lit_sampler.masks import RandomLineMask
+from lit_sampler.physics.masks import RandomLineMask
 from lit_sampler.models import NCSNv2
-from lit_sampler.noise import add_measurement_noise
+from lit_sampler.physics.noise import add_measurement_noise
 from lit_sampler.seeding import seeded_generator
 
 SIZE = 24
@@ -190,8 +190,9 @@ def test_each_bad_input_is_one_clear_error(sampler, call, message):
 
 
 def test_array_baselines_are_the_pipelines_on_the_normalised_slice(slices):
-    from lit_sampler.baselines import compressed_sensing, l1_wavelet_recon, total_variation_recon, zero_filled_recon
-    from lit_sampler.inputs import check_inputs, complete_maps, normalise
+    from lit_sampler.api import l1_wavelet_recon, total_variation_recon, zero_filled_recon
+    from lit_sampler.sampling.baselines import compressed_sensing
+    from lit_sampler.api.inputs import check_inputs, complete_maps, normalise
 
     kspace, mask, maps = slices["kspace"][0].numpy(), slices["mask"].numpy(), slices["maps"][0].numpy()
     data = normalise(check_inputs(kspace, mask, maps), torch.from_numpy(maps)[None], [0.0])
@@ -210,7 +211,7 @@ def test_the_python_api_imports_no_lightning():
     import subprocess
     import sys
 
-    probe = ("import sys\nimport lit_sampler.api, lit_sampler.engine, lit_sampler.inputs, lit_sampler.baseline_recon\n"
+    probe = ("import sys\nimport lit_sampler.api, lit_sampler.api.engine, lit_sampler.api.inputs, lit_sampler.api.baseline_recon\n"
              "import lit_sampler.models.denoiser\n"
              "print(sorted(k for k in ('h5py', 'pytorch_lightning', 'lightning') if k in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout

@@ -25,7 +25,7 @@ import torch
 from conftest import write_phantom_file
 from faults import inject
 from helpers import main_in_process, predict_config, run_cli, snapshot, temporaries, write_tiny_checkpoint
-from lit_sampler.presets import PRESETS, show_knob
+from lit_sampler.sampling.presets import PRESETS, show_knob
 
 
 @dataclass
@@ -279,8 +279,8 @@ def test_unknown_keys_and_broken_yaml(setup, tmp_path, capsys):
     cases = {
         "top.yaml": ("modle: 1\n" + text, r"^error: config: Subcommand 'predict' does not accept option 'modle'"),
         "trainer.yaml": (text.replace("trainer:\n", "trainer:\n  max_epohcs: 3\n"), r"does not accept option 'trainer\.max_epohcs'"),
-        "class.yaml": (text.replace("lit_sampler.module.LangevinSampler", "lit_sampler.module.LangevinSamplr"),
-                       r"has no attribute 'LangevinSamplr' \(did you mean 'lit_sampler\.module\.LangevinSampler'\?\)"),
+        "class.yaml": (text.replace("lit_sampler.lightning.LangevinSampler", "lit_sampler.lightning.LangevinSamplr"),
+                       r"has no attribute 'LangevinSamplr' \(did you mean 'lit_sampler\.lightning\.LangevinSampler'\?\)"),
         "broken.yaml": (text.replace("trainer:\n", "trainer: [\n"), r"^error: config: .* in .*broken\.yaml, line \d+, column \d+"),
     }
     for name, (content, message) in cases.items():
@@ -362,7 +362,7 @@ def test_traceback_on_request_and_bugs_keep_theirs(setup, tmp_path, capsys, monk
     def bug(*args, **kwargs):
         raise KeyError("a bug")
 
-    monkeypatch.setattr("lit_sampler.writer.assemble_run", bug)
+    monkeypatch.setattr("lit_sampler.outputs.writer.assemble_run", bug)
     with one_thread_and_deadline(), pytest.raises(KeyError, match="a bug"):  # not condensed: a bug shows its traceback
         main_in_process("predict", "--config", setup.config(tmp_path / "o2", "c2.yaml"))
 

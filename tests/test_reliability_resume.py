@@ -36,7 +36,7 @@ from helpers import (
     write_tiny_checkpoint,
 )
 from lit_sampler.atomic import OutputError, atomic_write_bytes
-from lit_sampler.writer import remove_stale_temporaries
+from lit_sampler.outputs.writer import remove_stale_temporaries
 
 ITEMS = 3 * 2 * 2  # slices × SNRs × samples
 

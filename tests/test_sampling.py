@@ -10,10 +10,10 @@ import math
 import pytest
 import torch
 
-from lit_sampler.fft import complex_to_channels, fft2c, ifft2c
-from lit_sampler.operators import MultiCoilMRI, SingleCoilMRI
-from lit_sampler.sampling import GaussianDataConsistency, NormMatchedDataConsistency, annealed_langevin
-from lit_sampler.schedules import geometric_sigmas
+from lit_sampler.physics.fft import complex_to_channels, fft2c, ifft2c
+from lit_sampler.physics.operators import MultiCoilMRI, SingleCoilMRI
+from lit_sampler.sampling.langevin import GaussianDataConsistency, NormMatchedDataConsistency, annealed_langevin
+from lit_sampler.sampling.schedules import geometric_sigmas
 
 
 def gaussian_score(mean, var):

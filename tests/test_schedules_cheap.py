@@ -10,10 +10,10 @@ import math
 import pytest
 import torch
 
-from lit_sampler.presets import PLAIN_DEFAULTS, PRESETS, per_decade_levels, resolve_schedule, steps_per_level
-from lit_sampler.sampling import annealed_langevin, chain_plan, network_evaluations
-from lit_sampler.schedules import chain_variance, geometric_sigmas, level_step_sizes, log_spaced_levels
-from lit_sampler.warm_start import auto_start_levels, zero_filled_error
+from lit_sampler.sampling.presets import PLAIN_DEFAULTS, PRESETS, per_decade_levels, resolve_schedule, steps_per_level
+from lit_sampler.sampling.langevin import annealed_langevin, chain_plan, network_evaluations
+from lit_sampler.sampling.schedules import chain_variance, geometric_sigmas, level_step_sizes, log_spaced_levels
+from lit_sampler.sampling.warm_start import auto_start_levels, zero_filled_error
 
 from test_sampling import gaussian_score, stationary_variance
 
@@ -73,9 +73,9 @@ def test_log_spaced_levels():
 
 def test_level_subset_reproduces_the_closed_form_gaussian_posterior():
     """Posterior of a Gaussian prior and k-space data, as in test_sampling, run on 6 of 24 levels."""
-    from lit_sampler.fft import complex_to_channels, fft2c, ifft2c
-    from lit_sampler.operators import SingleCoilMRI
-    from lit_sampler.sampling import GaussianDataConsistency
+    from lit_sampler.physics.fft import complex_to_channels, fft2c, ifft2c
+    from lit_sampler.physics.operators import SingleCoilMRI
+    from lit_sampler.sampling.langevin import GaussianDataConsistency
 
     h, w, m, s2, nu = 4, 6, 0.3, 1.0, 0.5
     g = torch.Generator().manual_seed(3)
@@ -292,8 +292,8 @@ def test_zero_filled_error_predicts_the_true_error_and_auto_start_picks_levels()
     """On a smooth image with power-law k-space, the predicted RMS error of the zero-filled image is
     close to the true one, and the chosen level is the last one above factor × error."""
     from lit_sampler.data.phantoms import coil_maps
-    from lit_sampler.fft import fft2c, ifft2c
-    from lit_sampler.masks import RandomLineMask, mask_generator
+    from lit_sampler.physics.fft import fft2c, ifft2c
+    from lit_sampler.physics.masks import RandomLineMask, mask_generator
 
     size = 48
     yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")

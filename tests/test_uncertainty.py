@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from lit_sampler.calibration import (
+from lit_sampler.evaluation.calibration import (
     Calibration, CalibrationError, minimum_slices, risk_control_scale, write_calibration,
 )
-from lit_sampler.uncertainty import (
+from lit_sampler.evaluation.uncertainty import (
     ause, coverage, error_ratios, ideal_mean_gain, magnitude_std, normal_multiplier, slice_uncertainty,
     sparsification_curve, spearman,
 )
@@ -170,7 +170,7 @@ def test_calibrate_then_predict_writes_the_interval(tmp_path, multicoil_dir):
 
     run = tmp_path / "run"
     config = predict_config(tmp_path, checkpoint, multicoil_dir / "a.h5", run, name="p.yaml", snr_range=[20], num_samples=3,
-                            trainer={"callbacks": [{"class_path": "lit_sampler.writer.ReconstructionWriter", "init_args": {
+                            trainer={"callbacks": [{"class_path": "lit_sampler.outputs.ReconstructionWriter", "init_args": {
                                 "output_dir": str(run), "figure_slices": 1, "calibration": str(out), "interval_level": 0.8}}]})
     run_cli("predict", "--config", config, cwd=tmp_path)
     with h5py.File(run / "reconstructions" / "snr_20dB" / "a.h5", "r") as handle:
@@ -184,7 +184,7 @@ def test_calibrate_then_predict_writes_the_interval(tmp_path, multicoil_dir):
     assert (run / "calibration.png").exists() and (run / "slice_metrics.csv").exists()
 
     bad = predict_config(tmp_path, checkpoint, multicoil_dir / "a.h5", tmp_path / "run2", name="q.yaml", snr_range=[20],
-                         num_samples=2, trainer={"callbacks": [{"class_path": "lit_sampler.writer.ReconstructionWriter",
+                         num_samples=2, trainer={"callbacks": [{"class_path": "lit_sampler.outputs.ReconstructionWriter",
                                                                 "init_args": {"output_dir": str(tmp_path / "run2"),
                                                                               "calibration": str(out)}}]})
     proc = run_cli("predict", "--config", bad, cwd=tmp_path, check=False)

@@ -7,13 +7,13 @@ import torch
 
 fastmri_models = pytest.importorskip("fastmri.models")  # the `varnet` extra; .ci/run installs it
 
-from lit_sampler.data.supervised import SupervisedDataModule, simulate_measurement  # noqa: E402
+from lit_sampler.datamodules.supervised import SupervisedDataModule, simulate_measurement  # noqa: E402
 from lit_sampler.errors import CheckpointError  # noqa: E402
-from lit_sampler.masks import RandomLineMask, VariableDensityMask  # noqa: E402
+from lit_sampler.physics.masks import RandomLineMask, VariableDensityMask  # noqa: E402
 from lit_sampler.models.varnet import (  # noqa: E402
     VarNetBaseline, center_lines, infer_architecture, load_varnet, varnet_inputs,
 )
-from lit_sampler.supervised import VarNetTraining  # noqa: E402
+from lit_sampler.lightning.supervised import VarNetTraining  # noqa: E402
 from tests.helpers import predict_config, read_rows, run_cli, write_tiny_checkpoint  # noqa: E402
 
 TINY = dict(num_cascades=2, chans=4, pools=2, sens_chans=2, sens_pools=2)
@@ -103,7 +103,7 @@ def test_simulated_measurement_follows_the_posterior_normalisation():
 
     generator = torch.Generator().manual_seed(0)
     image = torch.randn(32, 32, dtype=torch.complex64, generator=generator)
-    from lit_sampler.fft import fft2c
+    from lit_sampler.physics.fft import fft2c
 
     data = PreparedSlice(volume=type("V", (), {"fname": "x.h5", "path": "x.h5"})(), slice_num=0,
                          kspace=fft2c(image)[None], maps=None, file_mask=None, undersampled=False)

@@ -33,7 +33,7 @@ from typing import Literal, Optional, Sequence
 import numpy as np
 import torch
 
-from ..fft import fft2c, ifft2c
+from ..physics.fft import fft2c, ifft2c
 from .phantoms import coil_maps
 
 Orientation = Literal["axial", "coronal", "sagittal"]

@@ -2,7 +2,7 @@
 
 Axes: k-space ``[coils, H, W]`` with ``H`` the readout and ``W`` the phase-encode axis (lines are
 columns). Centre convention: the centre of an axis of length ``n`` is index ``n // 2`` in both
-domains (as :func:`lit_sampler.fft.fft2c` places it), and a centre crop from ``n`` to ``m`` keeps
+domains (as :func:`lit_sampler.physics.fft.fft2c` places it), and a centre crop from ``n`` to ``m`` keeps
 indices ``[n//2 − m//2, n//2 − m//2 + m)``, so the centre element stays the centre (this is also
 sigpy's ``resize``, used by the reference code).
 
@@ -18,7 +18,7 @@ Two named crop conventions (``crop=``):
 * ``"image"``: ``F₂⁻¹``, centre-crop both axes in the image domain (a smaller field of view at the
   original resolution), ``F₂`` back; the maps are centre-cropped in the image domain.
 
-Coil combination (MVUE, RSS) is :mod:`lit_sampler.coils`.
+Coil combination (MVUE, RSS) is :mod:`lit_sampler.physics.coils`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Literal, Optional, Union
 
 import torch
 
-from ..fft import fft1c, fft2c, ifft1c, ifft2c
+from ..physics.fft import fft1c, fft2c, ifft1c, ifft2c
 from ..errors import DataError
 
 CropMode = Literal["csgm", "image"]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 import torch
 
-from ..fft import fft1c, ifft1c
+from ..physics.fft import fft1c, ifft1c
 from ..errors import DataError
 from .geometry import center_slice
 from .ismrmrd_header import HeaderGeometry, import_ismrmrd
@@ -245,7 +245,7 @@ def grid_lines(acqs: Acquisitions, chosen: np.ndarray, geometry: HeaderGeometry,
 
 def remove_readout_oversampling(kspace: np.ndarray, keep: int) -> np.ndarray:
     """Centre ``keep`` rows of the readout image of ``[..., X, W]`` k-space, back in k-space
-    (centred orthonormal FFTs along the readout, :func:`lit_sampler.fft.ifft1c` / ``fft1c``)."""
+    (centred orthonormal FFTs along the readout, :func:`lit_sampler.physics.fft.ifft1c` / ``fft1c``)."""
     x_size = kspace.shape[-2]
     if keep == x_size:
         return kspace

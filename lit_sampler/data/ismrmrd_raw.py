@@ -4,7 +4,7 @@ Reads a dataset of Cartesian 2-D multi-coil acquisitions (what ``siemens_to_ismr
 vendor converters write) with the ``ismrmrd`` package (optional extra ``lit_sampler[ismrmrd]``) and
 returns, per volume, what a fastMRI file holds: k-space ``[slices, coils, H, W]`` with ``H`` the
 readout and ``W`` the phase-encode axis, DC at ``(H//2, W//2)`` (the centring of
-:func:`lit_sampler.fft.fft2c`), plus the measured line mask when the data are undersampled.
+:func:`lit_sampler.physics.fft.fft2c`), plus the measured line mask when the data are undersampled.
 
 Steps (:func:`read_ismrmrd` runs them; the header in :mod:`~lit_sampler.data.ismrmrd_header`, the
 acquisitions and the grid in :mod:`~lit_sampler.data.ismrmrd_grid`):
@@ -29,7 +29,7 @@ acquisitions and the grid in :mod:`~lit_sampler.data.ismrmrd_grid`):
    (:mod:`lit_sampler.data.raw_prepare`), and images are combined from ``W⁻¹ y``.
 5. **Readout oversampling** removed when the encoded readout FOV exceeds the recon FOV (scanners
    sample 2× along the readout): centred orthonormal inverse FFT along the readout
-   (:func:`lit_sampler.fft.ifft1c`), keep the centre ``X · FOV_recon / FOV_encoded`` rows, FFT back.
+   (:func:`lit_sampler.physics.fft.ifft1c`), keep the centre ``X · FOV_recon / FOV_encoded`` rows, FFT back.
    The orthonormal FFT keeps white noise white with the same variance.
 
 The phase-encode axis keeps the encoded matrix and FOV (phase oversampling, if any, is not

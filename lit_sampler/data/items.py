@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import DataError
-from ..noise import noise_key, snr_label
+from ..physics.noise import noise_key, snr_label
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class MeasurementBatch:
         return self.kspace is not None
 
     def noise_keys(self) -> list[str]:
-        """Each item's noise level as ``cs_lambdas`` names it (:func:`lit_sampler.noise.noise_key`)."""
+        """Each item's noise level as ``cs_lambdas`` names it (:func:`lit_sampler.physics.noise.noise_key`)."""
         real = self.real_noise.tolist() if self.real_noise is not None else [False] * len(self)
         return [noise_key(float(snr), bool(r)) for snr, r in zip(self.snr_db.tolist(), real)]
 

@@ -23,7 +23,7 @@ from typing import Optional
 
 import torch
 
-from ..fft import fft2c
+from ..physics.fft import fft2c
 
 
 def _grid(height: int, width: int, supersample: int = 1) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,7 +14,7 @@ Prepared file (our fastMRI layout, :func:`lit_sampler.data.fastmri_write.write_v
   calibration region: the centre ``calib_width²`` block of fully sampled data, or the fully sampled
   centre lines of undersampled data (calibration-only lines included), ``calib_width`` rows high.
   Whitened data: the maps of the whitened coils, scaled per pixel so that ``‖W⁻¹ S‖ = 1``
-  (:func:`lit_sampler.coils.unwhitened_unit_maps`), so the image ``x`` of ``kspace = F(S x)`` is
+  (:func:`lit_sampler.physics.coils.unwhitened_unit_maps`), so the image ``x`` of ``kspace = F(S x)`` is
   the unwhitened image (what ``whiten: false`` and fastMRI's ``reconstruction_rss`` give), not
   that image times the smooth gain ``‖W Ŝ‖`` of unit-norm whitened maps;
 * ``mask`` ``[W]``: the acquired lines, only when the data are undersampled (the data module then
@@ -45,7 +45,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import torch
 
-from ..coils import unwhitened_unit_maps
+from ..physics.coils import unwhitened_unit_maps
 from .espirit import espirit_maps
 from ..errors import DataError
 from .fastmri_write import write_volume

@@ -2,7 +2,7 @@
 (step 1 of :mod:`lit_sampler.data.transforms`), and the mask-shape conversion it shares with it.
 
 Pre-whitened files (ISMRMRD conversions, :attr:`VolumeInfo.unwhitening` = ``W⁻¹``): the maps are
-scaled per pixel so that ``‖W⁻¹ S‖ = 1`` (:func:`lit_sampler.coils.unwhitened_unit_maps`) before
+scaled per pixel so that ``‖W⁻¹ S‖ = 1`` (:func:`lit_sampler.physics.coils.unwhitened_unit_maps`) before
 the geometry, whatever their source — the conversion's own maps already are (a no-op), maps made
 elsewhere from the whitened k-space (BART's ``ecalib``, unit norm over the whitened coils) become
 so — so the image of the forward model is the unwhitened image (:mod:`lit_sampler.data.whitening`).
@@ -15,7 +15,7 @@ from typing import Optional
 
 import torch
 
-from ..coils import unwhitened_unit_maps
+from ..physics.coils import unwhitened_unit_maps
 from ..errors import DataError
 from .fastmri import VolumeInfo, read_slice
 from .geometry import Geometry
@@ -46,7 +46,7 @@ class PreparedSlice:
     @property
     def unwhitening(self) -> Optional[torch.Tensor]:
         """``W⁻¹`` ``[coils, coils]`` complex64 of pre-whitened k-space (images are combined through
-        it, :func:`lit_sampler.coils.combine`), or ``None``."""
+        it, :func:`lit_sampler.physics.coils.combine`), or ``None``."""
         matrix = self.volume.unwhitening
         return None if matrix is None else torch.from_numpy(matrix).to(torch.complex64)
 

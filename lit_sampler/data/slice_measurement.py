@@ -18,7 +18,7 @@ from typing import Literal, Optional, Union
 import torch
 
 from ..errors import DataError
-from ..noise import snr_label
+from ..physics.noise import snr_label
 from .geometry import CropMode, ImageSize
 from .transforms import MaskFunc, parse_snr
 

@@ -4,7 +4,7 @@ For one item ``(file, slice, SNR)`` (DESIGN.md):
 
 1. read the slice, apply the geometry (:class:`lit_sampler.data.geometry.Geometry`):
    ``k [coils, H, W]``, maps ``S`` (or none) — :class:`~lit_sampler.data.slice_loader.SliceLoader`;
-2. ground truth ``x★ = combine(k, S)`` (MVUE or RSS, see :mod:`~lit_sampler.coils`) from the
+2. ground truth ``x★ = combine(k, S)`` (MVUE or RSS, see :mod:`~lit_sampler.physics.coils`) from the
    fully sampled k-space, unless the stored k-space is already undersampled; pre-whitened k-space
    is combined from the scanner's coils ``W⁻¹ k`` with the maps ``W⁻¹ S``, so ``x★`` and ``x₀`` are
    on the unwhitened intensity scale, the scale of the forward model's image;
@@ -12,7 +12,7 @@ For one item ``(file, slice, SNR)`` (DESIGN.md):
    ``g = mask_generator(seed, fname)`` (``seeded_generator(seed, fname, "mask")``) — one mask per volume
    (``mask_seed="fastmri"``: ``g = numpy.random.RandomState(tuple(map(ord, fname)))``, fastMRI's own);
 4. ``y = M ⊙ k + M ⊙ n``, ``n ~ CN(0, ν)``, ``ν = mean_sampled |M ⊙ k|² · 10^(−SNR/10)``
-   (:func:`lit_sampler.noise.add_measurement_noise`), noise drawn from
+   (:func:`lit_sampler.physics.noise.add_measurement_noise`), noise drawn from
    ``seeded_generator(seed, fname, slice, snr_label(SNR), "noise")``; raw scanner data add their
    measured noise variance to ν (:mod:`lit_sampler.data.measured_noise`);
 5. zero-filled image ``x₀ = combine(y, S)`` (same formula as the target);
@@ -37,9 +37,9 @@ from typing import Any, Optional, Protocol, Sequence, runtime_checkable
 import numpy as np
 import torch
 
-from ..coils import combine
-from ..masks import mask_generator
-from ..noise import add_measurement_noise, is_noiseless, snr_label
+from ..physics.coils import combine
+from ..physics.masks.lines import mask_generator
+from ..physics.noise import add_measurement_noise, is_noiseless, snr_label
 from ..seeding import seeded_generator
 from ..errors import DataError
 from .fastmri import VolumeInfo
@@ -55,7 +55,7 @@ class MaskFunc(Protocol):
     """What a mask is: ``mask_fn(shape, generator) -> Tensor``.
 
     ``shape`` is the k-space ``(H, W)``; the result is float 0/1, ``[1, W]`` (phase-encode lines) or
-    ``[H, W]`` (2-D). The classes of :mod:`lit_sampler.masks` implement it. (Typed as a protocol
+    ``[H, W]`` (2-D). The classes of :mod:`lit_sampler.physics.masks` implement it. (Typed as a protocol
     with untyped, positional-only parameters and an ``Any`` result so that jsonargparse accepts a
     ``class_path`` to any such class; a ``Callable[..., Tensor]`` type would make jsonargparse
     expect a factory that returns a tensor subclass.)
@@ -66,7 +66,7 @@ class MaskFunc(Protocol):
 
 def default_mask() -> MaskFunc:
     """The default undersampling: fastMRI random lines, 8 % centre, 4× (``RandomLineMask([0.08], [4])``)."""
-    from ..masks import RandomLineMask
+    from ..physics.masks.lines import RandomLineMask
 
     return RandomLineMask(center_fractions=[0.08], accelerations=[4])
 

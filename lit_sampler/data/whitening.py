@@ -24,7 +24,7 @@ together). With ``Ŝ`` the sensitivities of the unwhitened coils, normalised to 
 unwhitened conversion give), ``y = Ŝ x + n`` becomes ``y_w = (W Ŝ) x + W n``: the whitened maps are
 ``S_w = W Ŝ``, normalised so that ``‖W⁻¹ S_w‖ = 1`` per pixel (not ``‖S_w‖ = 1``, which would scale
 the image by the smooth gain ``‖W Ŝ‖``), and images combined from whitened data are combined from
-``W⁻¹ y_w`` (:func:`lit_sampler.coils.combine`'s ``unwhitening``).
+``W⁻¹ y_w`` (:func:`lit_sampler.physics.coils.combine`'s ``unwhitening``).
 
 Noise power per sample scales with the receiver bandwidth, i.e. as 1 / dwell time: a noise scan
 sampled at dwell time ``t_n`` describes imaging data at dwell ``t_a`` by ``Ψ_a = Ψ̂ · t_n / t_a``

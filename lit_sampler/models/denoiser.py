@@ -10,7 +10,7 @@ ones take a denoiser with this call convention:
   Gaussian noise **per real entry** of ``x`` (deepinv's ``sigma``; NCSNv2 was trained with noise
   ``σ z``, ``z ~ N(0, I)`` per real entry);
 * a complex image is ``C = 2`` channels (real, imaginary), deepinv's MRI layout ``(B, 2, H, W)``
-  and ours (:mod:`lit_sampler.fft`);
+  and ours (:mod:`lit_sampler.physics.fft`);
 * the network knows only its trained levels σ_0 > … > σ_{L−1} (integer labels): ``σ`` is mapped
   to the **nearest level in log σ**, ``i = argmin_i |log σ_i − log σ|``, and
   ``D(x, σ) = x + σ² s(x, i)`` with the requested σ in the factor. At a trained level this is
@@ -39,7 +39,7 @@ class ScoreDenoiser(torch.nn.Module):
 
     Args:
         network: ``network(x [B, C, H, W], labels [B]) → s(x, σ_labels)`` (NCSNv2 and any network
-            of :mod:`lit_sampler.models`, or :class:`lit_sampler.gaussian_chain.GaussianPriorScore`).
+            of :mod:`lit_sampler.models`, or :class:`lit_sampler.sampling.gaussian_chain.GaussianPriorScore`).
         sigmas: the trained levels σ_0 > … > σ_{L−1}; default: the network's ``sigmas`` buffer.
         channels_last: feed the network in channels-last memory format (faster convolutions).
     """

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..schedules import geometric_sigmas
+from ..sampling.schedules import geometric_sigmas
 from .layers import InstanceNorm2dPlus, RefineBlock, ResidualBlock
 
 __all__ = ["NCSNv2", "NCSNv2Deeper", "NCSNv2Deepest", "VARIANTS", "build_sigmas"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ..schedules import geometric_sigmas
+from ..sampling.schedules import geometric_sigmas
 from ..errors import CheckpointError
 from .checkpoint_formats import find_in_config
 from .ncsnv2 import build_sigmas

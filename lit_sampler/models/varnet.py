@@ -1,6 +1,6 @@
 """fastMRI's E2E-VarNet (Sriram et al., MICCAI 2020, "End-to-End Variational Networks for
 Accelerated MRI Reconstruction") as a supervised peer: its weights read from fastMRI's published
-state dicts or from our own training (:mod:`lit_sampler.supervised`), and its inputs built from our
+state dicts or from our own training (:mod:`lit_sampler.lightning.supervised`), and its inputs built from our
 records.
 
 The network is ``fastmri.models.VarNet`` itself (the optional ``varnet`` extra), never a copy:
@@ -65,7 +65,7 @@ def read_varnet_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[s
     """``(state dict, architecture saved with it)`` of a VarNet checkpoint: a bare state dict
     (fastMRI's published ``*_leaderboard_state_dict.pt``), a fastMRI Lightning checkpoint
     (``state_dict`` under ``varnet.``), or a ``lit_sampler fit`` checkpoint of
-    :class:`~lit_sampler.supervised.VarNetTraining` (``state_dict`` under ``varnet.``, the
+    :class:`~lit_sampler.lightning.VarNetTraining` (``state_dict`` under ``varnet.``, the
     architecture in ``hyper_parameters``)."""
     path = Path(path)
     if not path.is_file():

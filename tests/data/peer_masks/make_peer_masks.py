@@ -6,7 +6,7 @@
   validation data transforms call them: ``mask_func(shape, seed=tuple(map(ord, fname)))``.
 * csgm (utcsilab/csgm-mri-langevin ``dataloaders.py::_get_mask``, not a package): its algorithm
   restated below in plain numpy, line by line from the published description, independently of
-  ``lit_sampler.masks``.
+  ``lit_sampler.physics.masks``.
 
     python tests/data/peer_masks/make_peer_masks.py
 """
