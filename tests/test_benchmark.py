@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import lit_sampler.api.engine as engine_file
 import lit_sampler.lightning.module as module_file
 from lit_sampler.tools import benchmarks
 from lit_sampler.models import NCSNv2
@@ -158,7 +159,7 @@ def test_the_chain_never_syncs_with_the_host(bench, tmp_path, monkeypatch, rule)
     run without ``.item()``, ``.tolist()``, ``float(tensor)`` or branching on tensor values."""
     prepared = bench.prepare(tiny_setup(bench), tmp_path)
     calls = []
-    original = module_file.annealed_langevin
+    original = engine_file.annealed_langevin  # the module runs the chain through the engine
 
     def guarded(score, x, sigmas, **kwargs):
         levels = sigmas.tolist()  # the one read of the schedule, before the chain starts
@@ -167,7 +168,7 @@ def test_the_chain_never_syncs_with_the_host(bench, tmp_path, monkeypatch, rule)
         calls.append(out.shape)
         return out
 
-    monkeypatch.setattr(module_file, "annealed_langevin", guarded)
+    monkeypatch.setattr(engine_file, "annealed_langevin", guarded)
     module = module_file.LangevinSampler(checkpoint=str(prepared.checkpoint), step_size=1e-3, steps_each=2,
                                          sigma_offset=3, data_consistency=rule, track_best_nrmse=True,
                                          final_denoise=True, channels_last=True)

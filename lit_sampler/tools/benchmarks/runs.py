@@ -18,7 +18,7 @@ from typing import Optional
 import pytorch_lightning as pl
 import torch
 
-from ...lightning import module as module_file
+from ...api import engine as engine_file
 from ...lightning.module import LangevinSampler
 from ...outputs.writer import ReconstructionWriter
 from .configs import RunConfig
@@ -148,8 +148,9 @@ def run_predict(prepared: Prepared, cfg: RunConfig, instrument: bool, samples: O
 def check_sync_free(prepared: Prepared, cfg: RunConfig) -> dict:
     """GPU only: run a short chain through the real path with ``torch.cuda.set_sync_debug_mode("error")``
     switched on for the chain itself (score, data consistency, noise, update, per-level callback), so
-    any host-device synchronisation inside it raises. (The CPU counterpart is in tests/test_benchmark.py.)"""
-    original = module_file.annealed_langevin
+    any host-device synchronisation inside it raises. (The CPU counterpart is in tests/test_benchmark.py.)
+    The chain is the engine's call of :func:`~lit_sampler.sampling.langevin.annealed_langevin`."""
+    original = engine_file.annealed_langevin
 
     def guarded(score, x, sigmas, **kwargs):
         levels = sigmas.tolist() if isinstance(sigmas, torch.Tensor) else list(sigmas)  # the one sync per chain
@@ -161,14 +162,14 @@ def check_sync_free(prepared: Prepared, cfg: RunConfig) -> dict:
         finally:
             torch.cuda.set_sync_debug_mode(previous)
 
-    module_file.annealed_langevin = guarded
+    engine_file.annealed_langevin = guarded
     try:
         run_predict(prepared, dataclasses.replace(cfg, levels=2, steps_each=2, cuda_graph=False), instrument=False)
         return dict(sync_free=True, config=cfg.name)
     except RuntimeError as error:
         return dict(sync_free=False, config=cfg.name, error=str(error)[:500])
     finally:
-        module_file.annealed_langevin = original
+        engine_file.annealed_langevin = original
 
 
 def linear_fit(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
