@@ -35,7 +35,7 @@ MOVED_MODULES: dict[str, tuple[str, ...]] = {
     "lit_sampler.noise": ("lit_sampler.physics.noise",),
     "lit_sampler.masks": ("lit_sampler.physics.masks",),
     "lit_sampler.masks_base": ("lit_sampler.physics.masks.common",),
-    "lit_sampler.masks_draws": ("lit_sampler.physics.masks.draws",),
+    "lit_sampler.masks_draws": ("lit_sampler.physics.masks.common", "lit_sampler.physics.masks.lines"),
     "lit_sampler.masks_poisson": ("lit_sampler.physics.masks.variable_density",),
     "lit_sampler.schedules": ("lit_sampler.sampling.schedules",),
     "lit_sampler.presets": ("lit_sampler.sampling.presets",),

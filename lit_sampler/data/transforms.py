@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from ..physics.coils import combine
-from ..physics.masks.lines import mask_generator
+from ..physics.masks import mask_generator
 from ..physics.noise import add_measurement_noise, is_noiseless, snr_label
 from ..seeding import seeded_generator
 from ..errors import DataError
@@ -66,7 +66,7 @@ class MaskFunc(Protocol):
 
 def default_mask() -> MaskFunc:
     """The default undersampling: fastMRI random lines, 8 % centre, 4× (``RandomLineMask([0.08], [4])``)."""
-    from ..physics.masks.lines import RandomLineMask
+    from ..physics.masks import RandomLineMask
 
     return RandomLineMask(center_fractions=[0.08], accelerations=[4])
 

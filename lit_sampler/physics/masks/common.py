@@ -1,5 +1,20 @@
-"""What every mask of :mod:`lit_sampler.physics.masks` shares: the draw record, the input checks, the
-fastMRI centre-line placement and the effective acceleration of a mask.
+"""What every mask shares: the draw record (:class:`MaskSample`), the input checks, the two random
+sources and the draw of the acceleration, the fastMRI centre-line placement, the effective
+acceleration and the per-volume generator (:func:`mask_generator`).
+
+Random sources (:data:`RandomSource`): masks draw from
+
+* a ``torch.Generator``: our per-volume streams (:func:`mask_generator`), the default
+  (``mask_seed: run`` of the data modules);
+* a ``numpy.random.RandomState``: **fastMRI's own draws** (``mask_seed: fastmri``). The line masks
+  then draw exactly as fastMRI 0.3.0 does (``choose_acceleration``'s ``randint``, then
+  ``uniform(size=W)`` or ``randint(0, round(a))`` and numpy's ``arange``), so
+  ``RandomLineMask(...)(shape, numpy.random.RandomState(tuple(map(ord, fname))))`` is bit for bit
+  the mask fastMRI's validation gives that file.
+
+Each draw function takes the source and does the same draws, in the same order, whichever source
+it is (the torch path follows numpy's formulas, e.g. ``arange`` and round-half-to-even), so a mask
+class never needs to know which one it was given.
 
 Shapes as in :mod:`lit_sampler.physics.masks`: k-space ``(H, W)``, masks ``[1, W]`` (lines) or ``[H, W]``.
 """
@@ -8,9 +23,31 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Sequence, Union
 
+import numpy as np
 import torch
+
+# a torch.Generator (our per-volume streams) or a numpy RandomState (reproducing fastMRI's draws)
+RandomSource = Union[torch.Generator, np.random.RandomState]
+
+
+def is_fastmri_source(source: RandomSource) -> bool:
+    """Whether ``source`` is fastMRI's numpy ``RandomState`` (rather than a ``torch.Generator``)."""
+    return isinstance(source, np.random.RandomState)
+
+
+def source_device(source: RandomSource) -> torch.device:
+    """Where masks drawn from ``source`` live: the generator's device, CPU for a ``RandomState``."""
+    return torch.device("cpu") if is_fastmri_source(source) else source.device
+
+
+def choose(n: int, source: RandomSource) -> int:
+    """A uniform index in ``range(n)`` (fastMRI's ``choose_acceleration``)."""
+    # Always draw, as fastMRI does, so the stream layout does not depend on the list length.
+    if is_fastmri_source(source):
+        return int(source.randint(n))
+    return int(torch.randint(n, (1,), generator=source, device=source.device).item())
 
 
 @dataclass(frozen=True)
@@ -75,3 +112,12 @@ def effective_acceleration(mask: torch.Tensor, shape: Sequence[int]) -> float:
     if sampled == 0:
         raise ValueError("mask samples no k-space point")
     return shape[0] * shape[1] / sampled
+
+
+def mask_generator(seed: int, name: str, device: torch.device | str = "cpu") -> torch.Generator:
+    """The generator a volume's mask is drawn from, seeded by ``(seed, name)`` (``name``: the file
+    name), so a volume gets the same mask in every run, rank and batch:
+    ``RandomLineMask([0.08], [4])((H, W), mask_generator(0, "file_brain_001.h5"))``."""
+    from ...seeding import seeded_generator
+
+    return seeded_generator(seed, name, "mask", device=device)

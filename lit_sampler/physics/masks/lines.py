@@ -1,11 +1,5 @@
-"""The undersampling masks users name in configs (``class_path: lit_sampler.physics.masks.<Class>``).
-
-Shape convention: a mask function is called with the k-space image shape ``(H, W)`` (the last two
-dims of k-space ``[..., coils, H, W]``) and returns a float32 0/1 tensor that broadcasts against
-it: ``[1, W]`` for phase-encode line masks (lines are columns, i.e. indices along ``W``, as in
-fastMRI, which samples along the second-to-last axis of its real-view ``[..., H, W, 2]`` k-space)
-and ``[H, W]`` for 2-D patterns. The k-space centre (DC) sits at index ``(H // 2, W // 2)``, which
-is where the centered FFT of :mod:`lit_sampler.physics.fft` puts it.
+"""Phase-encode line masks ``[1, W]``: lines are columns, i.e. indices along ``W``, as in fastMRI,
+which samples along the second-to-last axis of its real-view ``[..., H, W, 2]`` k-space.
 
 * :class:`RandomLineMask`, :class:`EquispacedLineMask`: fastMRI's line masks
   (``facebookresearch/fastMRI`` ``fastmri/data/subsample.py``, semantics, not code): one
@@ -13,20 +7,14 @@ is where the centered FFT of :mod:`lit_sampler.physics.fft` puts it.
   ``num_low_frequencies = round(W · center_fraction)`` (Python's round) centre lines start at
   ``(W − num_low_frequencies + 1) // 2``; the outer lines as each class's docstring says.
 * :class:`CsgmLineMask`: Jalal et al.'s ``_get_mask`` (utcsilab/csgm-mri-langevin).
-* :class:`VariableDensityMask`: a 2-D variable-density Poisson-disc pattern (the kind of mask the
-  Stanford 2-D FSE knees ship with); the algorithm is :mod:`lit_sampler.physics.masks.variable_density`.
-
-Masks draw from an explicit ``torch.Generator`` (never a global RNG) or, for fastMRI's own
-validation masks bit for bit (``mask_seed: fastmri``), from a ``numpy.random.RandomState``: the
-draws on either source are :mod:`lit_sampler.physics.masks.draws`.
+* :func:`random_lines`, :func:`equispaced_lines`, :func:`random_subset`: their draws, on either
+  random source (:mod:`lit_sampler.physics.masks.common`): from fastMRI's ``RandomState`` they are
+  fastMRI's own, bit for bit.
 
 Acceleration 1 is accepted and means fully sampled (every line is kept; fastMRI's equispaced
 formula would leave out the last column, which its ``arange(offset, W − 1, a)`` never reaches). When the
 centre alone already holds ``≥ W / R`` lines, no outer line is added (fastMRI's random mask does the
 same through a negative probability; its equispaced mask would fail there).
-
-The classes are defined here, not only imported: configs name them by this path, and
-``run_settings.json`` records a mask by its class's module and name (a resume compares them).
 """
 
 from __future__ import annotations
@@ -37,32 +25,10 @@ from typing import Literal, Sequence
 import numpy as np
 import torch
 
-# MaskSample, center_line_slice and effective_acceleration are public here (``__all__``), where
-# users import them from; they live in masks_base with the checks every mask class shares.
-from .common import MaskSample, check_accelerations, check_shape, center_line_slice, effective_acceleration
-from .draws import RandomSource, choose, equispaced_lines, random_lines, random_subset, source_device
-from .variable_density import variable_density_pattern
-
-__all__ = [
-    "MaskSample",
-    "RandomLineMask",
-    "EquispacedLineMask",
-    "CsgmLineMask",
-    "VariableDensityMask",
-    "TransposedMask",
-    "effective_acceleration",
-    "center_line_slice",
-    "mask_generator",
-]
-
-
-def mask_generator(seed: int, name: str, device: torch.device | str = "cpu") -> torch.Generator:
-    """The generator a volume's mask is drawn from, seeded by ``(seed, name)`` (``name``: the file
-    name), so a volume gets the same mask in every run, rank and batch:
-    ``RandomLineMask([0.08], [4])((H, W), mask_generator(0, "file_brain_001.h5"))``."""
-    from ...seeding import seeded_generator
-
-    return seeded_generator(seed, name, "mask", device=device)
+from .common import (
+    MaskSample, RandomSource, center_line_slice, check_accelerations, check_shape, choose, is_fastmri_source,
+    source_device,
+)
 
 
 class _LineMask:
@@ -231,93 +197,47 @@ class CsgmLineMask:
         return MaskSample(mask[None, :], self.acceleration, len(center))
 
 
-class VariableDensityMask:
-    """2-D variable-density Poisson-disc mask with a fully sampled calibration square.
+# ---------------------------------------------------------------------------- the draws
+def random_lines(num_cols: int, prob: float, source: RandomSource) -> torch.Tensor:
+    """Bool ``[W]``: each of ``num_cols`` lines kept with probability ``prob`` (fastMRI ``RandomMaskFunc``).
 
-    A maximal hard-core point set on the ``H × W`` grid whose minimum distance grows linearly with
-    the normalised k-space radius, ``r(k) = s · (1 + radius_growth · ρ(k))`` (ρ = 0 at DC, 1 at
-    the edge midpoints), so the density falls off as ``~1/r²`` outwards; built by random-order dart
-    throwing with priorities from ``generator`` (:mod:`lit_sampler.physics.masks.variable_density`). The scale ``s``
-    makes it hold exactly ``round(H·W / R)`` points (calibration square included), so the effective
-    acceleration is ``H·W / round(H·W/R)``; low accelerations (≲ 3) give a fully sampled central
-    disc plus a sparse periphery.
-
-    Args:
-        accelerations: target accelerations ``R ≥ 1`` (one drawn uniformly per call; 1 = full).
-        calib_size: side of the fully sampled square centred on DC (0 for none).
-        radius_growth: how much larger the minimum distance is at ``ρ = 1`` than at the centre
-            (``1 + radius_growth`` times); 0 gives a uniform-density Poisson-disc pattern.
+    One uniform per column is drawn, even where the centre overrides it, so that a column's fate
+    does not depend on the chosen centre width (and matches fastMRI's draw pattern).
     """
-
-    def __init__(
-        self,
-        accelerations: list[float],
-        calib_size: int = 16,
-        radius_growth: float = 2.0,
-    ):
-        self.accelerations = check_accelerations(accelerations)
-        if int(calib_size) != calib_size or calib_size < 0:
-            raise ValueError(f"calib_size must be a non-negative integer, got {calib_size}")
-        if not math.isfinite(radius_growth) or radius_growth < 0:
-            raise ValueError(f"radius_growth must be >= 0, got {radius_growth:g}")
-        self.calib_size = int(calib_size)
-        self.radius_growth = float(radius_growth)
-
-    def __repr__(self) -> str:
-        return (
-            f"VariableDensityMask(accelerations={self.accelerations}, "
-            f"calib_size={self.calib_size}, radius_growth={self.radius_growth})"
-        )
-
-    def __call__(self, shape: Sequence[int], generator: torch.Generator) -> torch.Tensor:
-        """A float32 0/1 mask ``[H, W]``."""
-        return self.sample(shape, generator).mask
-
-    def sample(self, shape: Sequence[int], generator: torch.Generator) -> MaskSample:
-        """Draw a mask for k-space ``(H, W)`` and report the parameters drawn."""
-        height, width = check_shape(shape)
-        if not isinstance(generator, torch.Generator):
-            raise ValueError(
-                "VariableDensityMask draws from a torch.Generator; mask_seed: fastmri reproduces fastMRI's "
-                "line masks only (RandomLineMask, EquispacedLineMask)"
-            )
-        acceleration = self.accelerations[choose(len(self.accelerations), generator)]
-        calib = self.calib_size
-        if calib > min(height, width):
-            raise ValueError(f"calib_size {calib} exceeds the k-space shape {(height, width)}")
-        target = round(height * width / acceleration)
-        if target < calib * calib:
-            raise ValueError(
-                f"calibration square {calib}x{calib} alone exceeds the {target} points allowed "
-                f"by acceleration {acceleration:g} on shape {(height, width)}"
-            )
-        return MaskSample(variable_density_pattern((height, width), calib, self.radius_growth, target, generator),
-                          acceleration, calib)
+    if is_fastmri_source(source):
+        return torch.from_numpy(source.uniform(size=num_cols) < prob)
+    u = torch.rand(num_cols, generator=source, device=source.device, dtype=torch.float64)
+    return u < prob
 
 
-class TransposedMask:
-    """Another mask turned by 90°: ``mask`` drawn for k-space ``(W, H)`` and transposed, so that
-    phase-encode *columns* become *rows* (horizontal lines: the phase-encode direction swapped, a
-    measurement shift for a method trained on vertical lines). Returns ``[H, W]``.
+def equispaced_lines(
+    num_cols: int, spacing: float, stop: int, source: RandomSource, integer_spacing: bool = False
+) -> torch.Tensor:
+    """Bool ``[W]``: lines at ``round(offset + k · spacing) < stop``, ``offset`` uniform in
+    ``[0, round(spacing))`` (fastMRI ``EquispacedMaskFractionFunc``; ``integer_spacing``: its
+    ``EquiSpacedMaskFunc``, lines ``offset :: spacing`` below ``num_cols``)."""
+    lines = torch.zeros(num_cols, dtype=torch.bool, device=source_device(source))
+    high = max(round(spacing), 1)
+    if is_fastmri_source(source):  # fastMRI's draw and numpy's arange, verbatim
+        offset = int(source.randint(0, high=high))
+        if integer_spacing:
+            positions = np.arange(offset, num_cols, int(spacing))
+        else:
+            positions = np.around(np.arange(offset, stop, spacing)).astype(np.int64)
+        lines[torch.from_numpy(positions)] = True
+        return lines
+    offset = int(torch.randint(high, (1,), generator=source, device=source.device).item())
+    count = max(math.ceil((stop - offset) / spacing), 0)
+    # offset + k·spacing as numpy's arange computes it, then round-half-to-even like np.around.
+    positions = offset + spacing * torch.arange(count, dtype=torch.float64, device=lines.device)
+    lines[torch.round(positions).long().clamp_(max=num_cols - 1)] = True
+    return lines
 
-    Args:
-        mask: the mask to turn (e.g. ``class_path: lit_sampler.physics.masks.RandomLineMask``).
-    """
 
-    def __init__(self, mask: "MaskLike"):
-        self.mask = mask
-
-    def __repr__(self) -> str:
-        return f"TransposedMask(mask={self.mask!r})"
-
-    @property
-    def accelerations(self):  # the nominal acceleration of the turned mask
-        return getattr(self.mask, "accelerations", None)
-
-    def __call__(self, shape: Sequence[int], generator: RandomSource) -> torch.Tensor:
-        height, width = check_shape(shape)
-        turned = torch.as_tensor(self.mask((width, height), generator), dtype=torch.float32)
-        return torch.broadcast_to(turned, (width, height)).T.contiguous()
-
-
-MaskLike = RandomLineMask | EquispacedLineMask | CsgmLineMask | VariableDensityMask
+def random_subset(values: np.ndarray, count: int, source: RandomSource) -> np.ndarray:
+    """``count`` distinct entries of ``values`` in random order (numpy's ``choice(replace=False)``
+    from a ``RandomState``; the first ``count`` of a ``randperm`` from a ``torch.Generator``)."""
+    if is_fastmri_source(source):
+        return source.choice(values, count, replace=False)
+    order = torch.randperm(len(values), generator=source, device=source.device).cpu().numpy()
+    return values[order[:count]]

@@ -1,4 +1,5 @@
-"""Variable-density Poisson-disc sampling on a grid: the pattern of :class:`lit_sampler.physics.masks.VariableDensityMask`.
+"""2-D variable-density Poisson-disc masks ``[H, W]``: :class:`VariableDensityMask` (the kind of mask the
+Stanford 2-D FSE knees ship with) and the pattern it draws.
 
 What it is: a *maximal* hard-core (Poisson-disc) point set on the ``H × W`` grid whose minimum
 distance grows linearly with the normalised k-space radius,
@@ -23,8 +24,75 @@ The random draws (priorities, removal keys) come from the caller's ``torch.Gener
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
+
+from .common import MaskSample, check_accelerations, check_shape, choose
+
+
+class VariableDensityMask:
+    """2-D variable-density Poisson-disc mask with a fully sampled calibration square.
+
+    A maximal hard-core point set on the ``H × W`` grid whose minimum distance grows linearly with
+    the normalised k-space radius, ``r(k) = s · (1 + radius_growth · ρ(k))`` (ρ = 0 at DC, 1 at
+    the edge midpoints), so the density falls off as ``~1/r²`` outwards; built by random-order dart
+    throwing with priorities from ``generator`` (:func:`variable_density_pattern`, below). The scale
+    ``s`` makes it hold exactly ``round(H·W / R)`` points (calibration square included), so the effective
+    acceleration is ``H·W / round(H·W/R)``; low accelerations (≲ 3) give a fully sampled central
+    disc plus a sparse periphery.
+
+    Args:
+        accelerations: target accelerations ``R ≥ 1`` (one drawn uniformly per call; 1 = full).
+        calib_size: side of the fully sampled square centred on DC (0 for none).
+        radius_growth: how much larger the minimum distance is at ``ρ = 1`` than at the centre
+            (``1 + radius_growth`` times); 0 gives a uniform-density Poisson-disc pattern.
+    """
+
+    def __init__(
+        self,
+        accelerations: list[float],
+        calib_size: int = 16,
+        radius_growth: float = 2.0,
+    ):
+        self.accelerations = check_accelerations(accelerations)
+        if int(calib_size) != calib_size or calib_size < 0:
+            raise ValueError(f"calib_size must be a non-negative integer, got {calib_size}")
+        if not math.isfinite(radius_growth) or radius_growth < 0:
+            raise ValueError(f"radius_growth must be >= 0, got {radius_growth:g}")
+        self.calib_size = int(calib_size)
+        self.radius_growth = float(radius_growth)
+
+    def __repr__(self) -> str:
+        return (
+            f"VariableDensityMask(accelerations={self.accelerations}, "
+            f"calib_size={self.calib_size}, radius_growth={self.radius_growth})"
+        )
+
+    def __call__(self, shape: Sequence[int], generator: torch.Generator) -> torch.Tensor:
+        """A float32 0/1 mask ``[H, W]``."""
+        return self.sample(shape, generator).mask
+
+    def sample(self, shape: Sequence[int], generator: torch.Generator) -> MaskSample:
+        """Draw a mask for k-space ``(H, W)`` and report the parameters drawn."""
+        height, width = check_shape(shape)
+        if not isinstance(generator, torch.Generator):
+            raise ValueError(
+                "VariableDensityMask draws from a torch.Generator; mask_seed: fastmri reproduces fastMRI's "
+                "line masks only (RandomLineMask, EquispacedLineMask)"
+            )
+        acceleration = self.accelerations[choose(len(self.accelerations), generator)]
+        calib = self.calib_size
+        if calib > min(height, width):
+            raise ValueError(f"calib_size {calib} exceeds the k-space shape {(height, width)}")
+        target = round(height * width / acceleration)
+        if target < calib * calib:
+            raise ValueError(
+                f"calibration square {calib}x{calib} alone exceeds the {target} points allowed "
+                f"by acceleration {acceleration:g} on shape {(height, width)}"
+            )
+        return MaskSample(variable_density_pattern((height, width), calib, self.radius_growth, target, generator),
+                          acceleration, calib)
 
 
 def variable_density_pattern(

@@ -14,7 +14,7 @@ from ...physics.coils import rss
 from ...datamodules import FastMRIDataModule
 from ...data.fastmri_write import write_volume
 from ...data.phantoms import demo_volume
-from ...physics.masks.lines import EquispacedLineMask
+from ...physics.masks import EquispacedLineMask
 from ...models import VARIANTS, describe_checkpoint
 from ...seeding import seeded_generator
 from .configs import Setup
