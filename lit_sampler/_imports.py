@@ -6,7 +6,7 @@
   ``__init__``.
 * The modules moved into the layer packages (docs/architecture.md). An old module path still
   imports — configs name classes by ``class_path`` and jsonargparse resolves it by import, pickles
-  name classes by module — with one ``FutureWarning`` naming the new path: :data:`MOVED_MODULES`
+  name classes by module — and a name taken from it gives one ``FutureWarning`` naming its new path: :data:`MOVED_MODULES`
   (old module → the modules now holding its names) and :data:`MOVED_NAMES` (names that left a
   package that still exists). :func:`install` adds the finder that serves them (the package's
   ``__init__`` calls it); :func:`current_names` rewrites old class paths in recorded settings
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.abc
+import importlib.machinery
 import importlib.util
 import re
 import sys
@@ -87,13 +88,31 @@ MOVED_NAMES: dict[str, str] = {
 _warned: set[str] = set()
 
 
-def _warn_moved(old: str, new: str) -> None:
-    """One ``FutureWarning`` per old name and process."""
+def _public_name(value: Any, fallback: str) -> str:
+    """The shortest dotted name that reaches ``value`` (``lit_sampler.outputs.ReconstructionWriter``
+    rather than ``lit_sampler.outputs.writer.ReconstructionWriter``), as jsonargparse prints it."""
+    owner, qualname = getattr(value, "__module__", None), getattr(value, "__name__", None)
+    if not owner or not qualname:
+        return fallback
+    parts = owner.split(".")
+    for count in range(1, len(parts) + 1):
+        prefix = ".".join(parts[:count])
+        try:
+            if getattr(importlib.import_module(prefix), qualname, None) is value:
+                return f"{prefix}.{qualname}"
+        except ImportError:
+            break
+    return fallback
+
+
+def _warn_moved(old: str, value: Any, new: str) -> None:
+    """One ``FutureWarning`` per old name and process, naming the new one."""
     if old in _warned:
         return
     _warned.add(old)
-    warnings.warn(f"{old} is now {new} (the modules moved into layer packages: docs/architecture.md); "
-                  "the old name still works: name the new one in configs and imports", FutureWarning, stacklevel=3)
+    warnings.warn(f"{old} is now {_public_name(value, new)} (the modules moved into layer packages: "
+                  "docs/architecture.md); the old name still works: name the new one in configs and imports",
+                  FutureWarning, stacklevel=4)
 
 
 class _MovedModule(types.ModuleType):
@@ -109,7 +128,9 @@ class _MovedModule(types.ModuleType):
         for home in self.__homes:
             module = importlib.import_module(home)
             if hasattr(module, name):
-                return getattr(module, name)
+                value = getattr(module, name)
+                _warn_moved(f"{self.__name__}.{name}", value, f"{home}.{name}")
+                return value
         raise AttributeError(f"module {self.__name__!r} (moved to {', '.join(self.__homes)}) has no attribute {name!r}")
 
     def __dir__(self) -> list[str]:
@@ -130,13 +151,17 @@ class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return _MovedModule(spec.name, MOVED_MODULES[spec.name])
 
     def exec_module(self, module: types.ModuleType) -> None:
-        _warn_moved(module.__name__, " and ".join(MOVED_MODULES[module.__name__]))
+        """Nothing to run: the names are looked up (and the warning given) when first used."""
 
 
 def install() -> None:
-    """Add the finder of the moved modules to ``sys.meta_path`` (once)."""
-    if not any(isinstance(finder, _MovedFinder) for finder in sys.meta_path):
-        sys.meta_path.append(_MovedFinder())
+    """Add the finder of the moved modules to ``sys.meta_path`` (once), right after the path finder:
+    a real module is found first, and an old name is served before any later finder (an editable
+    install's finder of another checkout could otherwise serve a file of the old layout)."""
+    if any(isinstance(finder, _MovedFinder) for finder in sys.meta_path):
+        return
+    after = [i for i, finder in enumerate(sys.meta_path) if finder is importlib.machinery.PathFinder]
+    sys.meta_path.insert(after[0] + 1 if after else len(sys.meta_path), _MovedFinder())
 
 
 def moved_attribute(package: str, name: str) -> Any:
@@ -145,9 +170,10 @@ def moved_attribute(package: str, name: str) -> Any:
     new = MOVED_NAMES.get(f"{package}.{name}")
     if new is None:
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
-    _warn_moved(f"{package}.{name}", new)
     module, _, attr = new.rpartition(".")
-    return getattr(importlib.import_module(module), attr)
+    value = getattr(importlib.import_module(module), attr)
+    _warn_moved(f"{package}.{name}", value, new)
+    return value
 
 
 def lazy_exports(package: str, homes: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
@@ -197,12 +223,12 @@ def current_name(dotted: str) -> str:
 
 
 def current_names(value: Any) -> Any:
-    """``value`` (JSON-like: dicts, lists, strings) with every old dotted name replaced by
+    """``value`` (JSON-like: dicts, lists, tuples, strings) with every old dotted name replaced by
     :func:`current_name`."""
     if isinstance(value, str):
         return current_name(value)
-    if isinstance(value, list):
-        return [current_names(v) for v in value]
+    if isinstance(value, (list, tuple)):
+        return type(value)(current_names(v) for v in value)
     if isinstance(value, dict):
         return {k: current_names(v) for k, v in value.items()}
     return value

@@ -31,6 +31,7 @@ from typing import Any, Sequence
 
 import torch
 
+from .._imports import current_names
 from ..atomic import atomic_write_bytes
 from ..errors import DataError
 
@@ -144,7 +145,9 @@ class Calibration:
 
 
 def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
+    # a calibration made before the modules moved names the mask and operator classes by their old
+    # module paths: compare them by the classes they name now
+    return json.dumps(current_names(value), sort_keys=True)
 
 
 def _show(value: Any) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from .._imports import current_names
 from ..atomic import atomic_write_bytes
 from ..sampling.baselines import BASELINES
 from ..evaluation.calibration import file_sha256
@@ -83,9 +84,11 @@ def check_run_settings(root: Path, settings: dict[str, Any]) -> None:
     if not path.exists():
         atomic_write_bytes(path, text.encode())
         return
-    settings = json.loads(text)  # compare like with like (tuples as lists, …)
+    # compare like with like: tuples as lists, …, and class names as they are now (a run directory
+    # made before the modules moved names its mask and operator classes by their old paths)
+    settings = current_names(json.loads(text))
     try:
-        stored = json.loads(path.read_text())
+        stored = current_names(json.loads(path.read_text()))
     except (OSError, ValueError) as error:
         raise OutputError(f"{path}: unreadable ({error}); delete it only if the results there match this config") from error
     changed = []
