@@ -21,8 +21,8 @@ import matplotlib.pyplot as plt
 
 import lit_sampler
 from lit_sampler.api import cg_sense_recon, l1_wavelet_recon, total_variation_recon, zero_filled_recon
-from lit_sampler.physics.masks import RandomLineMask
 from lit_sampler.evaluation.metrics import psnr, ssim
+from lit_sampler.physics.masks import RandomLineMask
 
 OUTPUT = pathlib.Path(tempfile.mkdtemp(prefix="lit_sampler_example_"))  # where the figures go
 

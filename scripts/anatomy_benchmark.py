@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from lit_sampler.cli import build_cli
-from lit_sampler.tools.frontier import override_args, predict_into
 from lit_sampler.evaluation.tuning import DEFAULT_GRID, merge_records, tune_cs_lambdas
+from lit_sampler.tools.frontier import override_args, predict_into
 
 ACCELERATIONS = {4: 0.08, 8: 0.04}
 SPLITS = {"test": "MNI152 test slabs (whole head)", "test_other": "other subject (dipy T1, whole + zoomed)"}

@@ -45,11 +45,11 @@ import numpy as np
 import torch
 
 
-from lit_sampler.physics.coils import rss
 from lit_sampler.data import anatomy
 from lit_sampler.data.espirit import espirit_maps
 from lit_sampler.data.fastmri_write import write_volume
 from lit_sampler.data.phantoms import demo_volume
+from lit_sampler.physics.coils import rss
 from lit_sampler.seeding import seeded_generator
 
 

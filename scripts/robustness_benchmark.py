@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from lit_sampler.cli import build_cli
-from lit_sampler.tools.frontier import override_args, predict_into
 from lit_sampler.evaluation.tuning import tune_cs_lambdas
+from lit_sampler.tools.frontier import override_args, predict_into
 
 
 def random_lines(acceleration: float, centre: float = 0.08) -> dict:

@@ -23,12 +23,12 @@ import sys
 
 import torch
 
+from lit_sampler.physics.masks import RandomLineMask
 from lit_sampler.sampling.gaussian_chain import (
     GaussianModel, decomposed_moments, langevin_moments, power_law_variance, spread_summary,
 )
-from lit_sampler.physics.masks import RandomLineMask
-from lit_sampler.sampling.presets import resolve_schedule
 from lit_sampler.sampling.langevin import chain_plan
+from lit_sampler.sampling.presets import resolve_schedule
 from lit_sampler.sampling.schedules import geometric_sigmas, log_spaced_levels
 from lit_sampler.sampling.warm_start import auto_start_levels, zero_filled_error
 

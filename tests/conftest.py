@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from lit_sampler.physics.coils import rss
 from lit_sampler.data.fastmri_write import write_volume
 from lit_sampler.data.phantoms import demo_volume
+from lit_sampler.physics.coils import rss
 from lit_sampler.seeding import seeded_generator
 
 

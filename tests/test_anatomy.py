@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from lit_sampler.physics.coils import mvue
 from lit_sampler.data import anatomy
+from lit_sampler.physics.coils import mvue
 from lit_sampler.physics.fft import fft2c, ifft2c
 from lit_sampler.seeding import seeded_generator
 

@@ -15,10 +15,10 @@ import torch
 
 from conftest import write_phantom_file
 from helpers import cli_env, main_in_process, predict_config, read_rows, write_tiny_checkpoint
-from lit_sampler.sampling.baselines import check_cs_lambda, compressed_sensing
 from lit_sampler.datamodules import FastMRIDataModule
-from lit_sampler.physics.masks import RandomLineMask
 from lit_sampler.evaluation.tuning import tune_cs_lambdas, tuning_command
+from lit_sampler.physics.masks import RandomLineMask
+from lit_sampler.sampling.baselines import check_cs_lambda, compressed_sensing
 
 ROOT = Path(__file__).resolve().parents[1]
 

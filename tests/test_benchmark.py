@@ -15,10 +15,10 @@ import torch
 
 import lit_sampler.api.engine as engine_file
 import lit_sampler.lightning.module as module_file
-from lit_sampler.tools import benchmarks
 from lit_sampler.models import NCSNv2
 from lit_sampler.physics.operators import MultiCoilMRI
 from lit_sampler.sampling.langevin import GaussianDataConsistency, _static_chain, annealed_langevin, chain_plan
+from lit_sampler.tools import benchmarks
 
 @pytest.fixture(scope="module")
 def bench():

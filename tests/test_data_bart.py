@@ -11,8 +11,8 @@ import torch
 
 from conftest import write_phantom_file
 from lit_sampler.data import DataError
-from lit_sampler.datamodules import FastMRIDataModule
 from lit_sampler.data.bart import maps_to_bart, read_cfl, read_dims, write_cfl
+from lit_sampler.datamodules import FastMRIDataModule
 
 
 def test_cfl_round_trips_a_known_array_in_fortran_order(tmp_path):

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from lit_sampler.datamodules import FastMRIDataModule
 from lit_sampler.data.espirit import espirit_maps, kernel_autocorrelation
 from lit_sampler.data.phantoms import coil_maps, random_volume, simulate_kspace
+from lit_sampler.datamodules import FastMRIDataModule
 from lit_sampler.physics.fft import fft2c, ifft2c
 from lit_sampler.physics.operators import MultiCoilMRI
 from lit_sampler.seeding import seeded_generator

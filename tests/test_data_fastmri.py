@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from lit_sampler.data import DataError
-from lit_sampler.datamodules import FastMRIDataModule, TrainingDataModule
 from lit_sampler.data.fastmri import inspect_volume, read_slice
 from lit_sampler.data.selection import find_h5_files, select_slices
+from lit_sampler.datamodules import FastMRIDataModule, TrainingDataModule
 
 
 def raises(message: str):

@@ -7,7 +7,6 @@ import re
 import pytest
 import torch
 
-from lit_sampler.physics.coils import mvue, rss
 from lit_sampler.data import DataError
 from lit_sampler.data.geometry import (
     Geometry,
@@ -20,6 +19,7 @@ from lit_sampler.data.geometry import (
     padding_free_width,
 )
 from lit_sampler.data.phantoms import coil_maps, random_volume, simulate_kspace
+from lit_sampler.physics.coils import mvue, rss
 from lit_sampler.physics.fft import fft2c, ifft2c
 from lit_sampler.seeding import seeded_generator
 

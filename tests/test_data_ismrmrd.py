@@ -14,18 +14,18 @@ import pytest
 import torch
 
 from ismrmrd_files import Header, Scan, Truth, correlated_noise, known_volume, noise_mixing, write_ismrmrd
-from lit_sampler.sampling.baselines import cg_sense, intensity_correction
 from lit_sampler.data import DataError
-from lit_sampler.datamodules import FastMRIDataModule
 from lit_sampler.data.espirit import espirit_maps
 from lit_sampler.data.fastmri import inspect_volume
 from lit_sampler.data.fastmri_write import write_volume
 from lit_sampler.data.ismrmrd_header import is_ismrmrd_file
 from lit_sampler.data.ismrmrd_raw import RawOptions, read_ismrmrd
 from lit_sampler.data.raw_prepare import cached_path, convert_ismrmrd
+from lit_sampler.datamodules import FastMRIDataModule
 from lit_sampler.physics.fft import fft2c
 from lit_sampler.physics.masks import RandomLineMask
 from lit_sampler.physics.operators import MultiCoilMRI
+from lit_sampler.sampling.baselines import cg_sense, intensity_correction
 
 ROOT = Path(__file__).resolve().parents[1]
 COILS, SIZE = 4, (32, 32)

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from lit_sampler.data.phantoms import coil_maps
 from lit_sampler.datamodules import FastMRIDataModule
 from lit_sampler.physics.coils import combine, mix_coils, mvue, rss, unwhitened_unit_maps
-from lit_sampler.physics.masks import EquispacedLineMask, RandomLineMask, VariableDensityMask
-from lit_sampler.data.phantoms import coil_maps
 from lit_sampler.physics.fft import fft2c, ifft2c
+from lit_sampler.physics.masks import EquispacedLineMask, RandomLineMask, VariableDensityMask
 
 
 def items_by_key(dm, keys=None):

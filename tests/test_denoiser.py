@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from lit_sampler import Sampler, ScoreDenoiser
+from lit_sampler.models import NCSNv2
 from lit_sampler.physics.fft import channels_to_complex, complex_to_channels, fft2c, ifft2c
 from lit_sampler.sampling.gaussian_chain import GaussianModel, GaussianPriorScore, power_law_variance
-from lit_sampler.models import NCSNv2
 from lit_sampler.sampling.schedules import geometric_sigmas
 
 

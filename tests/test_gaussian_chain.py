@@ -6,12 +6,12 @@ import math
 import pytest
 import torch
 
-from lit_sampler.sampling.decomposed import ProximalDataConsistency, decomposed_diffusion, decomposed_evaluations
 from lit_sampler.physics.fft import channels_to_complex, complex_to_channels, fft2c, ifft2c
+from lit_sampler.physics.operators import SingleCoilMRI
+from lit_sampler.sampling.decomposed import ProximalDataConsistency, decomposed_diffusion, decomposed_evaluations
 from lit_sampler.sampling.gaussian_chain import (
     GaussianModel, GaussianPriorScore, decomposed_moments, langevin_moments, power_law_variance,
 )
-from lit_sampler.physics.operators import SingleCoilMRI
 from lit_sampler.sampling.langevin import GaussianDataConsistency, annealed_langevin, chain_plan
 from lit_sampler.sampling.schedules import geometric_sigmas
 

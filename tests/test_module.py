@@ -8,9 +8,9 @@ import pytorch_lightning as pl
 import torch
 
 from lit_sampler.datamodules import FastMRIDataModule, PriorDataModule
-from lit_sampler.physics.masks import RandomLineMask
-from lit_sampler.models import NCSNv2
 from lit_sampler.lightning.module import LangevinSampler
+from lit_sampler.models import NCSNv2
+from lit_sampler.physics.masks import RandomLineMask
 from lit_sampler.sampling.schedules import technique4_step_size
 
 

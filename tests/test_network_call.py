@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lit_sampler.models.network_call import fixed_shape_call
 from lit_sampler.models.ncsnv2 import NCSNv2
+from lit_sampler.models.network_call import fixed_shape_call
 
 
 @pytest.fixture(scope="module")

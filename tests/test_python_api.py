@@ -12,11 +12,11 @@ import torch
 
 import lit_sampler
 from lit_sampler import Sampler, estimate_maps
-from lit_sampler.evaluation.calibration import CalibrationError, write_calibration
 from lit_sampler.data.phantoms import demo_volume
 from lit_sampler.errors import DataError
-from lit_sampler.physics.masks import RandomLineMask
+from lit_sampler.evaluation.calibration import CalibrationError, write_calibration
 from lit_sampler.models import NCSNv2
+from lit_sampler.physics.masks import RandomLineMask
 from lit_sampler.physics.noise import add_measurement_noise
 from lit_sampler.seeding import seeded_generator
 

@@ -10,8 +10,8 @@ import math
 import pytest
 import torch
 
-from lit_sampler.sampling.presets import PLAIN_DEFAULTS, PRESETS, per_decade_levels, resolve_schedule, steps_per_level
 from lit_sampler.sampling.langevin import annealed_langevin, chain_plan, network_evaluations
+from lit_sampler.sampling.presets import PLAIN_DEFAULTS, PRESETS, per_decade_levels, resolve_schedule, steps_per_level
 from lit_sampler.sampling.schedules import chain_variance, geometric_sigmas, level_step_sizes, log_spaced_levels
 from lit_sampler.sampling.warm_start import auto_start_levels, zero_filled_error
 

@@ -7,9 +7,9 @@ import pytorch_lightning as pl
 import torch
 
 from lit_sampler.datamodules import TrainingDataModule
+from lit_sampler.lightning.training import ScoreMatching, dsm_loss
 from lit_sampler.models import load_score_model
 from lit_sampler.sampling.schedules import max_pairwise_distance
-from lit_sampler.lightning.training import ScoreMatching, dsm_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 

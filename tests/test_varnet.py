@@ -9,11 +9,11 @@ fastmri_models = pytest.importorskip("fastmri.models")  # the `varnet` extra; .c
 
 from lit_sampler.datamodules.supervised import SupervisedDataModule, simulate_measurement  # noqa: E402
 from lit_sampler.errors import CheckpointError  # noqa: E402
-from lit_sampler.physics.masks import RandomLineMask, VariableDensityMask  # noqa: E402
+from lit_sampler.lightning.supervised import VarNetTraining  # noqa: E402
 from lit_sampler.models.varnet import (  # noqa: E402
     VarNetBaseline, center_lines, infer_architecture, load_varnet, varnet_inputs,
 )
-from lit_sampler.lightning.supervised import VarNetTraining  # noqa: E402
+from lit_sampler.physics.masks import RandomLineMask, VariableDensityMask  # noqa: E402
 from tests.helpers import predict_config, read_rows, run_cli, write_tiny_checkpoint  # noqa: E402
 
 TINY = dict(num_cascades=2, chans=4, pools=2, sens_chans=2, sens_pools=2)

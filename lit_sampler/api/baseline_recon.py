@@ -17,9 +17,9 @@ from typing import Optional
 
 import torch
 
-from ..sampling.baselines import cg_sense, compressed_sensing, intensity_correction
 from .inputs import ArrayLike, CheckedInput, Normalised, check_inputs, complete_maps, normalise, to_data_units
 from ..physics.operators import MultiCoilMRI
+from ..sampling.baselines import cg_sense, compressed_sensing, intensity_correction
 
 
 def _prepare(kspace: ArrayLike, mask: ArrayLike, sens_maps: Optional[ArrayLike]) -> tuple[CheckedInput, Normalised]:

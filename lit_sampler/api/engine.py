@@ -31,17 +31,17 @@ from typing import Any, Literal, Optional
 
 import torch
 
+from ..data.items import MeasurementBatch
+from ..models.network_call import call_network
+from ..physics.fft import complex_to_channels
+from ..physics.operators import MultiCoilMRI
 from ..sampling.baselines import cg_sense, intensity_correction
 from ..sampling.chain_tracker import ChainTracker
-from ..data.items import MeasurementBatch
 from ..sampling.decomposed import ProximalDataConsistency, decomposed_diffusion
-from ..physics.fft import complex_to_channels
-from ..models.network_call import call_network
-from ..physics.operators import MultiCoilMRI
-from ..sampling.presets import Schedule
 from ..sampling.langevin import GaussianDataConsistency, NormMatchedDataConsistency, ScoreFn, annealed_langevin, randn_like
-from ..seeding import seeded_generator
+from ..sampling.presets import Schedule
 from ..sampling.warm_start import auto_start_levels, zero_filled_error
+from ..seeding import seeded_generator
 
 # Lightning's precision names → the network's autocast dtype (anything else: the weights' own dtype)
 AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}

@@ -34,17 +34,17 @@ from typing import Any, Literal, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from ..evaluation.calibration import Calibration, CalibrationError, file_sha256
 from ..data.items import MeasurementBatch
 from .engine import AUTOCAST_DTYPES, ChainOptions, item_generators, network_score, run_chains
 from ..errors import DataError
-from ..physics.fft import channels_to_complex
+from ..evaluation.calibration import Calibration, CalibrationError, file_sha256
+from ..evaluation.uncertainty import posterior_summary
 from .inputs import ArrayLike, check_inputs, check_noise_var, complete_maps, normalise, per_item, to_data_units
 from ..models import load_score_model
+from ..physics.fft import channels_to_complex
 from ..physics.noise import snr_label
-from ..sampling.presets import Preset, StepsSpec, resolve_schedule
 from ..sampling.options import check_network_channels, check_options, default_step_size, sampler_sigmas
-from ..evaluation.uncertainty import posterior_summary
+from ..sampling.presets import Preset, StepsSpec, resolve_schedule
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 OPERATOR = "lit_sampler.physics.operators.MultiCoilMRI"  # (what the calibration settings name the operator)

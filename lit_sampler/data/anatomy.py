@@ -33,8 +33,8 @@ from typing import Literal, Optional, Sequence
 import numpy as np
 import torch
 
-from ..physics.fft import fft2c, ifft2c
 from .phantoms import coil_maps
+from ..physics.fft import fft2c, ifft2c
 
 Orientation = Literal["axial", "coronal", "sagittal"]
 ORIENTATIONS: tuple[str, ...] = ("axial", "coronal", "sagittal")

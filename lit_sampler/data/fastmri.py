@@ -36,8 +36,8 @@ import h5py
 import numpy as np
 import torch
 
-from ..errors import DataError
 from . import bart
+from ..errors import DataError
 from .whitening import whitening_from_covariance
 
 KSPACE_KEY = "kspace"

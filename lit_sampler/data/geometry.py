@@ -28,8 +28,8 @@ from typing import Literal, Optional, Union
 
 import torch
 
-from ..physics.fft import fft1c, fft2c, ifft1c, ifft2c
 from ..errors import DataError
+from ..physics.fft import fft1c, fft2c, ifft1c, ifft2c
 
 CropMode = Literal["csgm", "image"]
 ImageSize = Optional[Union[int, tuple[int, int]]]

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 import torch
 
-from ..physics.fft import fft1c, ifft1c
 from ..errors import DataError
 from .geometry import center_slice
 from .ismrmrd_header import HeaderGeometry, import_ismrmrd
+from ..physics.fft import fft1c, ifft1c
 
 if TYPE_CHECKING:  # (ismrmrd_raw imports this module: the options are only read here)
     from .ismrmrd_raw import RawOptions

@@ -45,13 +45,13 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import torch
 
-from ..physics.coils import unwhitened_unit_maps
-from .espirit import espirit_maps
 from ..errors import DataError
+from .espirit import espirit_maps
 from .fastmri_write import write_volume
 from .geometry import padding_free_width
 from .ismrmrd_header import is_ismrmrd_file
 from .ismrmrd_raw import RawOptions, RawVolume, read_ismrmrd
+from ..physics.coils import unwhitened_unit_maps
 
 log = logging.getLogger(__name__)
 

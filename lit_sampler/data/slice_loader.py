@@ -15,10 +15,10 @@ from typing import Optional
 
 import torch
 
-from ..physics.coils import unwhitened_unit_maps
 from ..errors import DataError
 from .fastmri import VolumeInfo, read_slice
 from .geometry import Geometry
+from ..physics.coils import unwhitened_unit_maps
 
 
 @dataclass

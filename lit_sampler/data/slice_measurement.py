@@ -18,8 +18,8 @@ from typing import Literal, Optional, Union
 import torch
 
 from ..errors import DataError
-from ..physics.noise import snr_label
 from .geometry import CropMode, ImageSize
+from ..physics.noise import snr_label
 from .transforms import MaskFunc, parse_snr
 
 

@@ -37,13 +37,13 @@ from typing import Any, Optional, Protocol, Sequence, runtime_checkable
 import numpy as np
 import torch
 
+from ..errors import DataError
+from .fastmri import VolumeInfo
+from .measured_noise import measured_noise_var
 from ..physics.coils import combine
 from ..physics.masks import mask_generator
 from ..physics.noise import add_measurement_noise, is_noiseless, snr_label
 from ..seeding import seeded_generator
-from ..errors import DataError
-from .fastmri import VolumeInfo
-from .measured_noise import measured_noise_var
 from .slice_loader import PreparedSlice, expand_mask
 
 TARGET_KINDS = ("auto", "mvue", "rss", "none")

@@ -9,16 +9,16 @@ from typing import Any, Literal, Optional, Sequence, Union
 import pytorch_lightning as pl
 import torch
 
-from ..physics.noise import noise_key, snr_label
 from ..data.fastmri import VolumeInfo
 from ..data.geometry import CropMode, ImageSize
-from ..outputs.export import file_voxel_size, output_voxel_size
 from ..data.ismrmrd_raw import RawOptions
 from ..data.items import ItemKey, MeasurementBatch, PredictItems
 from ..data.selection import SliceSpec
 from ..data.slice_loader import PreparedSlice, SliceLoader
 from ..data.source import DataPath, FastMRISource, TargetKind, check_count
 from ..data.transforms import MaskFunc, Measurement, MeasurementTransform, parse_snr_range
+from ..outputs.export import file_voxel_size, output_voxel_size
+from ..physics.noise import noise_key, snr_label
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from typing import Any, Optional, Sequence, Union
 import pytorch_lightning as pl
 import torch
 
-from ..errors import DataError
 from ..data.geometry import as_size
 from ..data.items import ItemKey, MeasurementBatch, PredictItems
+from ..errors import DataError
 
 PRIOR_FNAME = "prior"
 

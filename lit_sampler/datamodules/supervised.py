@@ -24,19 +24,19 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..physics.coils import combine
-from ..errors import DataError
-from ..physics.fft import fft2c, ifft2c
-from ..physics.noise import add_measurement_noise
-from ..seeding import seeded_generator
 from ..data.geometry import CropMode, ImageSize
 from ..data.items import ItemKey, MeasurementBatch
 from ..data.phantoms import coil_maps
-from .posterior import FastMRIDataModule, ItemRef, collate_measurements
 from ..data.selection import SliceSpec
 from ..data.slice_loader import PreparedSlice
 from ..data.source import DataPath, FastMRISource, check_count
 from ..data.transforms import MaskFunc, Measurement, default_mask, parse_snr_range, percentile_scale
+from ..errors import DataError
+from ..physics.coils import combine
+from ..physics.fft import fft2c, ifft2c
+from ..physics.noise import add_measurement_noise
+from .posterior import FastMRIDataModule, ItemRef, collate_measurements
+from ..seeding import seeded_generator
 
 
 def simulate_measurement(data: PreparedSlice, mask_fn: MaskFunc, snr_db: Optional[float], coils: int,

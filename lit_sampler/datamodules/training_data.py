@@ -8,15 +8,15 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..errors import DataError
-from ..physics.fft import complex_to_channels
-from ..seeding import seeded_generator
 from ..data.fastmri import VolumeInfo
 from ..data.geometry import CropMode, ImageSize
 from ..data.selection import SliceSpec
-from ..data.source import DataPath, FastMRISource, TargetKind, check_count
 from ..data.slice_loader import SliceLoader
+from ..data.source import DataPath, FastMRISource, TargetKind, check_count
 from ..data.transforms import MaskFunc, MeasurementTransform
+from ..errors import DataError
+from ..physics.fft import complex_to_channels
+from ..seeding import seeded_generator
 
 
 class TrainingImages(Dataset):

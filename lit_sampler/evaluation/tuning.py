@@ -19,11 +19,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
-from ..sampling.baselines import CS_METHODS, compressed_sensing
 from ..data.items import MeasurementBatch
 from ..errors import MissingLambdaError
 from .metrics import psnr
 from ..physics.noise import MEASURED_KEY, NOISELESS_KEY, describe_noise_key
+from ..sampling.baselines import CS_METHODS, compressed_sensing
 
 DEFAULT_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0)
 TUNING_SCRIPT = "scripts/tune_baselines.py"

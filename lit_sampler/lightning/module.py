@@ -20,22 +20,22 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_only
 
-from ..sampling.baselines import CS_METHODS, METHODS, compressed_sensing
-from ..data.items import MeasurementBatch
 from ..api.engine import AUTOCAST_DTYPES, ChainOptions, item_generators, network_score, run_chains
+from ..data.items import MeasurementBatch
 from ..errors import DivergenceError
-from ..physics.fft import channels_to_complex
 from ..evaluation.metrics import item_quality, quality_metrics
+from ..evaluation.tuning import missing_lambda_error
 from ..models import load_score_model
 from ..models.varnet import VarNetBaseline
-from ..physics.noise import describe_noise_key
 from ..outputs.prediction import Prediction, add_measurement_outputs
-from ..sampling.presets import KNOBS, Preset, StepsSpec, resolve_schedule
+from ..physics.fft import channels_to_complex
+from ..physics.noise import describe_noise_key
+from ..sampling.baselines import CS_METHODS, METHODS, compressed_sensing
 from ..sampling.options import (
     check_cs_lambdas, check_network_channels, check_options, cs_lambda_at, default_step_size, given_cs_keys, import_object,
     missing_cs_lambdas, sampler_sigmas,
 )
-from ..evaluation.tuning import missing_lambda_error
+from ..sampling.presets import KNOBS, Preset, StepsSpec, resolve_schedule
 
 log = logging.getLogger(__name__)
 

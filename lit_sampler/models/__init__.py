@@ -15,10 +15,10 @@ Any other ``torch.nn.Module`` whose ``forward(x, labels)`` returns the score can
 of these networks through a YAML ``class_path``.
 """
 
-from ..errors import CheckpointError
 from .architecture import resolve_variant
 from .checkpoints import CheckpointInfo, describe_checkpoint, load_score_model
 from .denoiser import ScoreDenoiser
+from ..errors import CheckpointError
 from .ncsnv2 import VARIANTS, NCSNv2, NCSNv2Deeper, NCSNv2Deepest
 
 __all__ = [

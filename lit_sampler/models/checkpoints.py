@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from .architecture import expected_shapes, infer_architecture
-from ..errors import CheckpointError
 from .checkpoint_formats import Contents, PathLike, find_in_config, read_checkpoint, select_weights, unpack
+from ..errors import CheckpointError
 from .ncsnv2 import VARIANTS
 from .noise_levels import resolve_sigmas
 

@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..sampling.schedules import geometric_sigmas
 from .layers import InstanceNorm2dPlus, RefineBlock, ResidualBlock
+from ..sampling.schedules import geometric_sigmas
 
 __all__ = ["NCSNv2", "NCSNv2Deeper", "NCSNv2Deepest", "VARIANTS", "build_sigmas"]
 

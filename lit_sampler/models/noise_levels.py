@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
-from ..sampling.schedules import geometric_sigmas
-from ..errors import CheckpointError
 from .checkpoint_formats import find_in_config
+from ..errors import CheckpointError
 from .ncsnv2 import build_sigmas
+from ..sampling.schedules import geometric_sigmas
 
 __all__ = ["resolve_sigmas"]
 

@@ -17,8 +17,8 @@ from typing import Any, Mapping, Optional
 
 import torch
 
-from ..errors import CheckpointError
 from .checkpoint_formats import _strip, read_checkpoint
+from ..errors import CheckpointError
 
 ARCHITECTURE_KEYS = ("num_cascades", "chans", "pools", "sens_chans", "sens_pools")
 # fastMRI's published brain/knee leaderboard model

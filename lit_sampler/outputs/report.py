@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_write_bytes
-from ..sampling.baselines import BASELINES, METHODS
-from .figures import figure_panels, log_to_tensorboard, prior_panels, save_figure
 from ..evaluation.metrics import QUALITY, volume_metrics
+from .figures import figure_panels, log_to_tensorboard, prior_panels, save_figure
 from ..physics.noise import snr_label
+from ..sampling.baselines import BASELINES, METHODS
 from .slice_report import (
     coverage_curve, format_uncertainty, save_calibration_figure, slice_rows, uncertainty_summary,
 )

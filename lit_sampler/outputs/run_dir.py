@@ -16,9 +16,9 @@ import torch
 
 from .._imports import current_names
 from ..atomic import atomic_write_bytes
-from ..sampling.baselines import BASELINES
-from ..evaluation.calibration import file_sha256
 from ..errors import OutputError, ResumeMismatchError
+from ..evaluation.calibration import file_sha256
+from ..sampling.baselines import BASELINES
 
 SHARD_FIELDS = ("reconstruction", "sample", *BASELINES, "target", "oracle_best", "mask")
 # what an interrupted write leaves behind: ``.<final name>.<pid>.tmp`` and the writability probe

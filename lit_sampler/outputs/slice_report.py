@@ -12,8 +12,8 @@ import numpy as np
 
 from ..evaluation.calibration import DEFAULT_LEVELS
 from ..evaluation.metrics import item_quality
-from ..physics.noise import snr_label
 from ..evaluation.uncertainty import coverage, ideal_mean_gain, normal_multiplier, object_support, slice_uncertainty
+from ..physics.noise import snr_label
 
 # per-SNR means of the per-slice uncertainty numbers that summary.csv and TensorBoard carry
 UNCERTAINTY_COLUMNS = ("sample_psnr", "mean_gain_db", "coverage_90", "coverage_95", "error_std_ratio", "spearman",

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_target
-from ..sampling.baselines import BASELINES
-from ..physics.noise import snr_label
 from ..evaluation.uncertainty import posterior_summary
+from ..physics.noise import snr_label
+from ..sampling.baselines import BASELINES
 
 
 def shard_order(shard: dict[str, Any]) -> tuple:

@@ -36,8 +36,8 @@ from typing import Any
 import torch
 
 from .baselines import conjugate_gradient
-from ..physics.operators import LinearOperator, normal_of
 from .langevin import Generators, ScoreFn, _active_noise, _per_item, _to_channels, _to_images
+from ..physics.operators import LinearOperator, normal_of
 from .schedules import check_levels, sigma_values
 
 ProximalFn = Callable[[torch.Tensor, float], torch.Tensor]

@@ -29,9 +29,9 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_write_bytes
-from ..sampling.baselines import BASELINES
 from ..outputs.figures import save_png
 from ..outputs.report import write_csv
+from ..sampling.baselines import BASELINES
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ from collections import Counter
 
 import torch
 
+from .configs import RunConfig
 from ...data.items import MeasurementBatch
+from .measure import NetworkTimer, PeakMemory, standalone_network_seconds, sync
 from ...models import load_score_model
 from ...physics.operators import MultiCoilMRI
 from ...seeding import seeded_generator
-from .configs import RunConfig
-from .measure import NetworkTimer, PeakMemory, standalone_network_seconds, sync
 from .workload import Prepared, datamodule
 
 

@@ -19,10 +19,10 @@ import pytorch_lightning as pl
 import torch
 
 from ...api import engine as engine_file
-from ...lightning.module import LangevinSampler
-from ...outputs.writer import ReconstructionWriter
 from .configs import RunConfig
+from ...lightning.module import LangevinSampler
 from .measure import NetworkTimer, PeakMemory, current_memory, standalone_network_seconds, sync
+from ...outputs.writer import ReconstructionWriter
 from .workload import Prepared, datamodule
 
 

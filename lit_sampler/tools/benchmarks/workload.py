@@ -10,14 +10,14 @@ from typing import Optional
 
 import torch
 
-from ...physics.coils import rss
-from ...datamodules import FastMRIDataModule
+from .configs import Setup
 from ...data.fastmri_write import write_volume
 from ...data.phantoms import demo_volume
-from ...physics.masks import EquispacedLineMask
+from ...datamodules import FastMRIDataModule
 from ...models import VARIANTS, describe_checkpoint
+from ...physics.coils import rss
+from ...physics.masks import EquispacedLineMask
 from ...seeding import seeded_generator
-from .configs import Setup
 
 
 @dataclass
