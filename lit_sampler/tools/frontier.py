@@ -96,9 +96,10 @@ GRIDS: dict[str, list[Candidate]] = {
         *[_warm(2.0, d) for d in (16.0, 8.0, 4.0)],
         *[_warm(f, 8.0) for f in (1.0, 4.0)],
         *[_few_call_cold(n) for n in (5, 10, 25, 50)],
-        _few_call_cold(10, 0.0), *[_few_call_cold(n, math.inf) for n in (5, 10, 15, 25)],
+        _few_call_cold(10, 0.0), *[_few_call_cold(n, math.inf) for n in (5, 10, 15, 25, 50)],
         *[_few_call_warm(f, d) for f, d in ((2.0, 4.0), (2.0, 8.0), (4.0, 4.0), (1.0, 4.0))],
-        *[_few_call_warm(f, d, math.inf) for f, d in ((2.0, 4.0), (2.0, 8.0), (4.0, 4.0), (4.0, 8.0))],
+        *[_few_call_warm(f, d, math.inf) for f, d in ((2.0, 4.0), (2.0, 8.0), (4.0, 4.0), (4.0, 8.0), (4.0, 16.0),
+                                                       (8.0, 8.0), (8.0, 4.0))],
         _few_call_warm(2.0, 4.0, init="cg_sense"),
     ],
 }
