@@ -98,7 +98,7 @@ GRIDS: dict[str, list[Candidate]] = {
         *[_few_call_cold(n) for n in (5, 10, 25, 50)],
         _few_call_cold(10, 0.0), *[_few_call_cold(n, math.inf) for n in (5, 10, 15, 25, 50)],
         *[_few_call_warm(f, d) for f, d in ((2.0, 4.0), (2.0, 8.0), (4.0, 4.0), (1.0, 4.0))],
-        *[_few_call_warm(f, d, math.inf) for f, d in ((2.0, 4.0), (2.0, 8.0), (4.0, 4.0), (4.0, 5.0), (4.0, 8.0),
+        *[_few_call_warm(f, d, math.inf) for f, d in ((2.0, 4.0), (2.0, 8.0), (4.0, 4.0), (4.0, 4.5), (6.0, 4.5), (4.0, 5.0), (4.0, 8.0),
                                                        (4.0, 12.0), (4.0, 16.0), (8.0, 4.0), (8.0, 5.0), (8.0, 8.0))],
         _few_call_warm(2.0, 4.0, init="cg_sense"),
     ],
