@@ -28,7 +28,7 @@ from lit_sampler.sampling.gaussian_chain import (
     GaussianModel, decomposed_moments, langevin_moments, power_law_variance, spread_summary,
 )
 from lit_sampler.sampling.langevin import chain_plan
-from lit_sampler.sampling.presets import resolve_schedule
+from lit_sampler.sampling.presets import PerDecade, resolve_schedule
 from lit_sampler.sampling.schedules import geometric_sigmas, log_spaced_levels
 from lit_sampler.sampling.warm_start import auto_start_levels, zero_filled_error
 
@@ -47,12 +47,17 @@ def demo_model(snr_db: float, generator: torch.Generator, exponent: float = 3.0)
     return model, truth, y
 
 
+# the Langevin schedules: the presets, and 0.3.0's `fast` (16 levels per decade from 2 × the error)
+LANGEVIN = {"reference": {"preset": "reference"}, "balanced": {"preset": "balanced"},
+            "Langevin 16/decade (0.3.0's fast)": {"preset": "balanced", "levels": PerDecade(16.0), "start_factor": 2.0}}
+
+
 def langevin_rows(model: GaussianModel, y: torch.Tensor) -> list[tuple[str, dict]]:
     post_mean, post_var = model.posterior(y)
-    error = zero_filled_error(y[None, None], model.mask[None, None].double(), torch.tensor([model.noise_var]))
+    error = predicted_error(model, y)
     rows = []
-    for preset in ("reference", "balanced", "fast"):
-        schedule = resolve_schedule(SIGMAS, preset=preset)
+    for preset, knobs in LANGEVIN.items():
+        schedule = resolve_schedule(SIGMAS, **knobs)
         plan = chain_plan(len(SIGMAS), SIGMAS, STEP_SIZE, schedule.steps, 0, schedule.levels)
         starts = ["cold"] if preset == "reference" else ["warm", "cold"]
         for start in starts:
@@ -73,9 +78,21 @@ def langevin_rows(model: GaussianModel, y: torch.Tensor) -> list[tuple[str, dict
     return rows
 
 
+def predicted_error(model: GaussianModel, y: torch.Tensor) -> torch.Tensor:
+    """The zero-filled image's predicted RMS error, as ``sigma_offset: auto`` computes it."""
+    return zero_filled_error(y[None, None], model.mask[None, None].double(), torch.tensor([model.noise_var]))
+
+
 def few_call_rows(model: GaussianModel, y: torch.Tensor) -> list[tuple[str, dict]]:
     post_mean, post_var = model.posterior(y)
     rows = []
+    for preset in ("fast", "quick"):
+        schedule = resolve_schedule(SIGMAS, preset=preset)
+        first = auto_start_levels(SIGMAS, predicted_error(model, y), schedule.start_factor, schedule.levels)[0]
+        levels = [level for level in schedule.levels if level >= first]
+        mean, var = decomposed_moments(model, y, SIGMAS, levels, y, SIGMAS[first] ** 2, schedule.eta)
+        rows.append((f"{preset}, warm (σ_start {SIGMAS[first]:.3g}), {len(levels)} NFE, fresh noise",
+                     spread_summary(model, var, mean, post_mean, post_var)))
     for count in (5, 10, 25, 100):
         levels = log_spaced_levels(SIGMAS, count, 0)
         for eta in (0.0, 1.0, math.inf):

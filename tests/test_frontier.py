@@ -65,7 +65,7 @@ def test_a_candidate_fixes_its_whole_schedule_whatever_the_config_sets():
     from lit_sampler.sampling.schedules import geometric_sigmas
 
     sigmas = geometric_sigmas(3.0, 0.05, 12).tolist()
-    config = {"preset": "fast", "steps_each": 2, "sigma_offset": 1, "levels": 4, "init": "cg_sense", "final_denoise": False,
+    config = {"preset": "balanced", "steps_each": 2, "sigma_offset": 1, "levels": 4, "init": "cg_sense", "final_denoise": False,
               "start_factor": 4.0, "noise_boost": 1.0}
     grid = {c.name: c for c in GRIDS["full"]}
     reference = resolve_schedule(sigmas, **(config | resolve_overrides(grid["reference"].overrides, sigmas)))

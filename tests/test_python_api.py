@@ -135,14 +135,14 @@ def test_a_diverged_chain_is_flagged_and_left_out(slices):
 
 def test_exports_and_sampler_options_are_the_modules():
     assert {"Sampler", "ReconstructionResult", "ScoreDenoiser", "estimate_maps", "measure_slice"} <= set(dir(lit_sampler))
-    with pytest.raises(ValueError, match=r"^unknown preset 'quick'; expected one of 'reference', 'balanced', 'fast'$"):
-        Sampler(tiny_network(), preset="quick")
+    with pytest.raises(ValueError, match=r"^unknown preset 'turbo'; expected one of 'reference', 'balanced', 'fast', 'quick'$"):
+        Sampler(tiny_network(), preset="turbo")
     with pytest.raises(ValueError, match=r"^precision must be one of \['32-true', 'bf16-mixed', '16-mixed'\], got 'half'$"):
         Sampler(tiny_network(), precision="half")
     with pytest.raises(ValueError, match=r"^sigma_offset: auto picks a warm-start level; it needs init 'zero_filled'"):
         Sampler(tiny_network(), preset=None, sigma_offset="auto")
-    line = Sampler(tiny_network(), preset="fast", device="cpu").describe()
-    assert line.startswith("sampler: Langevin, ") and "(preset fast)" in line
+    line = Sampler(tiny_network(), preset="balanced", device="cpu").describe()
+    assert line.startswith("sampler: Langevin, ") and "(preset balanced)" in line
 
 
 KSPACE = torch.zeros(4, SIZE, SIZE, dtype=torch.complex64) + 1

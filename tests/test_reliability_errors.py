@@ -206,25 +206,34 @@ def test_wrong_checkpoint(setup, tmp_path, capsys, kind, message):
         # every knob a preset sets, given next to the preset: it wins, so a bad value is refused as
         # without a preset (0.3.0 let the preset replace it silently), and a combination that
         # cannot run names the knobs and where each came from
-        ({"preset": "fast", "steps_each": 0}, {}, r"^error: steps_each must be at least 1, got 0$"),
-        ({"preset": "fast", "sigma_offset": 500}, {},
+        ({"preset": "balanced", "steps_each": 0}, {}, r"^error: steps_each must be at least 1, got 0$"),
+        ({"preset": "balanced", "sigma_offset": 500}, {},
          r"^error: sigma_offset must lie in \[0, 4\] for 5 noise levels, got 500 \(or be 'auto' with a warm-start init\)$"),
         ({"preset": "reference", "sigma_offset": "auto"}, {},
          r"^error: sigma_offset: auto \(config\) picks a warm-start level; it needs init 'zero_filled' or 'cg_sense', "
          r"got init 'reference' \(preset reference\); give init: zero_filled \(or cg_sense\), or a level index as sigma_offset$"),
-        ({"preset": "fast", "init": "reference"}, {},
-         r"^error: sigma_offset: auto \(preset fast\) picks a warm-start level; it needs init 'zero_filled' or 'cg_sense', "
+        ({"preset": "balanced", "init": "reference"}, {},
+         r"^error: sigma_offset: auto \(preset balanced\) picks a warm-start level; it needs init 'zero_filled' or 'cg_sense', "
          r"got init 'reference' \(config\); give init: zero_filled \(or cg_sense\), or a level index as sigma_offset$"),
         ({"preset": "balanced", "levels": 0}, {}, r"^error: need a positive number of levels, got 0$"),
-        ({"preset": "fast", "final_denoise": "maybe"}, {},
+        ({"preset": "balanced", "final_denoise": "maybe"}, {},
          r"^error: config: model\.final_denoise \(LangevinSampler\): Expected a <class 'bool'>\. Got value: maybe \(see --help\)$"),
         ({"preset": "reference", "start_factor": 4.0}, {},
          r"^error: start_factor: 4 has no effect: it places the start of sigma_offset: auto, but the chain starts at the "
          r"fixed level sigma_offset: 0 \(default\); remove start_factor or set sigma_offset: auto$"),
-        ({"preset": "fast", "start_factor": -1.0}, {}, r"^error: start_factor must be positive, got -1\.0$"),
-        ({"preset": "fast", "prior_sampling": True}, {},
-         r"^error: prior sampling has no data: init 'zero_filled' \(preset fast\) and sigma_offset: auto \(preset fast\) "
+        ({"preset": "balanced", "start_factor": -1.0}, {}, r"^error: start_factor must be positive, got -1\.0$"),
+        ({"preset": "balanced", "prior_sampling": True}, {},
+         r"^error: prior sampling has no data: init 'zero_filled' \(preset balanced\) and sigma_offset: auto \(preset balanced\) "
          r"need a measurement$"),
+        # the few-call presets' knobs: another sampler's knob given next to them is refused, and theirs
+        ({"preset": "fast", "steps_each": 2}, {},
+         r"^error: steps_each: 2 applies to sampler: langevin only, but this run uses sampler: decomposed \(preset fast\); "
+         r"remove steps_each or set sampler: langevin$"),
+        ({"preset": "balanced", "eta": 0.5}, {},
+         r"^error: eta: 0\.5 applies to sampler: decomposed only, but this run uses sampler: langevin \(preset balanced\); "
+         r"remove eta or set sampler: decomposed$"),
+        ({"preset": "quick", "steps_each": None, "noise_boost": None, "dc_steps": -1}, {},
+         r"^error: dc_steps must be >= 0 \(conjugate-gradient steps per level\), got -1$"),
         ({"cs_missing": "ignore"}, {},
          r"^error: config: model\.cs_missing \(LangevinSampler\): Expected a typing\.Literal\['error', 'skip'\]\. "
          r"Got value: ignore \(see --help\)$"),
@@ -235,30 +244,32 @@ def test_config_mistakes(setup, tmp_path, capsys, model, data_args, message):
     assert status == 2 and re.search(message, line), line
 
 
-# every knob a preset sets, a value that differs from the preset's (fast: Langevin, steps_each 1,
-# sigma_offset auto, 16 levels per decade, init zero_filled, final_denoise true, start_factor 2, noise_boost 2)
-GIVEN_NEXT_TO_FAST = [("steps_each", 2, 2), ("sigma_offset", 1, 1), ("levels", 3, 3), ("init", "cg_sense", "cg_sense"),
+# every knob a Langevin preset sets, a value that differs from the preset's (balanced: Langevin,
+# steps_each 1, sigma_offset auto, every level, init zero_filled, final_denoise true, start_factor 1,
+# noise_boost 2); the few-call presets' own knobs (eta, dc_steps) are in test_schedules_cheap.py
+
+GIVEN_NEXT_TO_BALANCED = [("steps_each", 2, 2), ("sigma_offset", 1, 1), ("levels", 3, 3), ("init", "cg_sense", "cg_sense"),
                       ("final_denoise", False, False), ("start_factor", 4.0, 4.0), ("noise_boost", 1.5, 1.5),
                       ("sampler", "decomposed", "decomposed")]
 
 
-@pytest.mark.parametrize("knob, value, recorded", GIVEN_NEXT_TO_FAST, ids=[case[0] for case in GIVEN_NEXT_TO_FAST])
+@pytest.mark.parametrize("knob, value, recorded", GIVEN_NEXT_TO_BALANCED, ids=[case[0] for case in GIVEN_NEXT_TO_BALANCED])
 def test_preset_knob_given_explicitly_wins(setup, tmp_path, capsys, knob, value, recorded):
     """The run uses the given knob, says so on its ``sampler:`` line and records it, with its
     source, in run_settings.json; the preset fills in the others."""
     out = tmp_path / "out"
-    model = {"preset": "fast", "steps_each": None, "noise_boost": None, knob: value}
+    model = {"preset": "balanced", "steps_each": None, "noise_boost": None, knob: value}
     config = setup.config(out, "c.yaml", data=[str(setup.data / "b.h5")], model=model, num_samples=1)
     capsys.readouterr()
     with one_thread_and_deadline():
         assert main_in_process("predict", "--config", config) == 0
     printed = capsys.readouterr().out
     line = next(line for line in printed.splitlines() if line.startswith("sampler: "))
-    assert f"(preset fast); from the config: {knob}={show_knob(value)}; from preset fast: " in line, line
+    assert f"(preset balanced); from the config: {knob}={show_knob(value)}; from preset balanced: " in line, line
     settings = json.loads((out / "run_settings.json").read_text())["model"]
-    assert settings[knob] == recorded and settings["preset"] == "fast"
+    assert settings[knob] == recorded and settings["preset"] == "balanced"
     sources = settings["schedule"]["knob_sources"]
-    assert {k: sources[k] for k in PRESETS["fast"]} == {k: "config" if k == knob else "preset fast" for k in PRESETS["fast"]}
+    assert {k: sources[k] for k in PRESETS["balanced"]} == {k: "config" if k == knob else "preset balanced" for k in PRESETS["balanced"]}
     schedule = settings["schedule"]
     shown = {
         "steps_each": schedule.get("steps_total") == 2 * schedule["levels_run"],

@@ -170,10 +170,11 @@ def test_presets_resolve_relative_to_the_schedule(levels, sigma_end):
     assert reference.init == "reference" and not reference.final_denoise and not reference.auto_start
     assert reference.evaluations(5) == 3 * (levels - 5)
     decades = math.log10(sigmas[0] / sigmas[-1])
-    for name in ("balanced", "fast"):
+    for name in ("balanced", "fast", "quick"):
         table = PRESETS[name]
         schedule = resolve_schedule(sigmas, preset=name)
-        assert schedule.auto_start and schedule.init == "zero_filled" and schedule.final_denoise
+        langevin = table["sampler"] == "langevin"
+        assert schedule.auto_start and schedule.init == "zero_filled" and schedule.final_denoise is langevin
         assert schedule.start_factor == table["start_factor"]
         assert {schedule.sources[knob] for knob in table} == {f"preset {name}"}
         if table["levels"] is None:
@@ -183,8 +184,11 @@ def test_presets_resolve_relative_to_the_schedule(levels, sigma_end):
             assert len(schedule.levels) == round(decades * table["levels"].count) + 1
         assert schedule.levels[0] == 0 and schedule.levels[-1] == levels - 1
         assert set(schedule.steps) == {1}
-        assert schedule.evaluations(schedule.levels[-1]) == 2  # last level + the Tweedie step
+        # last level (+ the Tweedie step of the Langevin chain)
+        assert schedule.evaluations(schedule.levels[-1]) == (2 if langevin else 1)
+    quick = resolve_schedule(sigmas, preset="quick")
     fast = resolve_schedule(sigmas, preset="fast")
+    assert quick.evaluations(levels // 2) < fast.evaluations(levels // 2)
     balanced = resolve_schedule(sigmas, preset="balanced")
     assert fast.evaluations(levels // 2) < balanced.evaluations(levels // 2)
 
@@ -229,7 +233,7 @@ def test_plain_defaults_without_a_preset_are_unchanged():
     schedule = resolve_schedule(sigmas)
     assert schedule.knobs == PLAIN_DEFAULTS == {
         "sampler": "langevin", "steps_each": 3, "sigma_offset": 0, "levels": None, "init": "reference",
-        "final_denoise": False, "start_factor": 2.0, "noise_boost": 1.0, "eta": 1.0, "dc_steps": 5}
+        "final_denoise": False, "start_factor": 2.0, "noise_boost": 1.0, "eta": math.inf, "dc_steps": 5}
     assert schedule.levels == list(range(6)) and set(schedule.steps) == {3} and "knob_sources" not in schedule.describe()
     assert schedule.setup_line(6) == ("sampler: Langevin, 6 of 6 levels, 18 network calls per item; defaults: "
                                       "sampler=langevin, steps_each=3, sigma_offset=0, levels=all, init=reference, "
@@ -242,19 +246,19 @@ def test_impossible_combinations_name_the_knobs_and_the_preset():
         ("reference", {"sigma_offset": "auto"},
          "sigma_offset: auto (config) picks a warm-start level; it needs init 'zero_filled' or 'cg_sense', got init "
          "'reference' (preset reference); give init: zero_filled (or cg_sense), or a level index as sigma_offset"),
-        ("fast", {"init": "reference"},
-         "sigma_offset: auto (preset fast) picks a warm-start level; it needs init 'zero_filled' or 'cg_sense', got init "
+        ("balanced", {"init": "reference"},
+         "sigma_offset: auto (preset balanced) picks a warm-start level; it needs init 'zero_filled' or 'cg_sense', got init "
          "'reference' (config); give init: zero_filled (or cg_sense), or a level index as sigma_offset"),
         ("reference", {"start_factor": 4.0},
          "start_factor: 4 has no effect: it places the start of sigma_offset: auto, but the chain starts at the fixed "
          "level sigma_offset: 0 (default); remove start_factor or set sigma_offset: auto"),
-        ("fast", {"sigma_offset": 500},
+        ("balanced", {"sigma_offset": 500},
          "sigma_offset must lie in [0, 5] for 6 noise levels, got 500 (or be 'auto' with a warm-start init)"),
-        ("fast", {"steps_each": 0}, "steps_each must be at least 1, got 0"),
+        ("balanced", {"steps_each": 0}, "steps_each must be at least 1, got 0"),
         ("balanced", {"levels": 0}, "need a positive number of levels, got 0"),
-        ("fast", {"start_factor": -1.0}, "start_factor must be positive, got -1.0"),
-        ("fast", {"eta": 0.5},
-         "eta: 0.5 applies to sampler: decomposed only, but this run uses sampler: langevin (preset fast); remove eta "
+        ("balanced", {"start_factor": -1.0}, "start_factor must be positive, got -1.0"),
+        ("balanced", {"eta": 0.5},
+         "eta: 0.5 applies to sampler: decomposed only, but this run uses sampler: langevin (preset balanced); remove eta "
          "or set sampler: decomposed"),
         (None, {"sampler": "decomposed", "steps_each": 2},
          "steps_each: 2 applies to sampler: langevin only, but this run uses sampler: decomposed; remove steps_each "
@@ -275,7 +279,7 @@ def test_schedule_errors():
     with pytest.raises(ValueError, match=r"levels must be indices in \[2, 5\]"):
         resolve_schedule(sigmas, sigma_offset=2, init="noise", **{**base, "levels": [1, 3]})
     with pytest.raises(ValueError, match="unknown preset"):
-        resolve_schedule(sigmas, sigma_offset=0, init="noise", **{**base, "preset": "quick"})
+        resolve_schedule(sigmas, sigma_offset=0, init="noise", **{**base, "preset": "turbo"})
     # one check of a level run, whichever entry point meets it first
     bad = r"levels must be indices in \[2, 5\] \(sigma_offset to L-1\), in ascending order, got \[1, 3\]"
     with pytest.raises(ValueError, match=bad):

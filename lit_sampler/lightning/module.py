@@ -83,7 +83,8 @@ class LangevinSampler(pl.LightningModule):
         sampler: ``langevin`` (annealed Langevin dynamics, :mod:`lit_sampler.sampling.langevin`, default) or
             ``decomposed`` (the few-call sampler of :mod:`lit_sampler.sampling.decomposed`: Tweedie denoise,
             conjugate-gradient data consistency, re-noise; one network call per level run).
-        eta: the few-call sampler's η (0 deterministic, 1 ancestral, up to fresh noise; default 1).
+        eta: the few-call sampler's η (0 deterministic, 1 ancestral, ``.inf`` all fresh noise: the default,
+            unbiased at every SNR, docs/uncertainty.md).
         dc_steps: the few-call sampler's conjugate-gradient steps per level (default 5).
         dc_boost: λ, the multiplier of the Gaussian data-consistency term.
         prior_sampling: sample the prior (no data consistency), as ``prior_sampling: 1`` in the reference.

@@ -104,7 +104,7 @@ def decomposed_diffusion(
     sigmas: torch.Tensor | Sequence[float],
     *,
     levels: Sequence[int],
-    eta: float = 1.0,
+    eta: float = math.inf,
     data_consistency: ProximalFn | None = None,
     start_levels: Sequence[int] | None = None,
     generator: Generators = None,
@@ -117,7 +117,8 @@ def decomposed_diffusion(
         x: initial state ``[B, C, H, W]`` at the first level run (noise of std σ around an estimate).
         sigmas: the network's levels σ_0 > … > σ_{L−1}.
         levels: ascending level indices to run, one network call each.
-        eta: η ≥ 0, DDIM's noise parameter (0 deterministic, 1 ancestral; ``math.inf``: all fresh noise).
+        eta: η ≥ 0, DDIM's noise parameter (0 deterministic, 1 ancestral; ``math.inf``, the default:
+            all fresh noise, whose posterior mean stays unbiased with many levels at low SNR).
         data_consistency: ``dc(x̂₀, σ) → x̂₀`` (:class:`ProximalDataConsistency`); ``None`` samples the prior.
         start_levels: per item, the first level it runs (warm starts per item); earlier levels
             leave it as given and draw nothing.

@@ -3,15 +3,20 @@
 A preset is defined relative to the network's σ schedule and to the data, never by level counts,
 so one name means the same for a 200-level demo prior and the 2,311-level brain checkpoint:
 
-* ``reference``: the reference pipeline's recipe: every level from the configured ``sigma_offset``,
-  3 steps each, cold start (its initial noise), no final denoise.
-* ``balanced``: zero-filled warm start at a level picked per item from the data
-  (:mod:`lit_sampler.sampling.warm_start`: σ_start ≥ 1 × the predicted error of the zero-filled image),
-  then every level, 1 step each, final Tweedie denoise.
-* ``fast``: the same from σ_start ≥ 2 × the predicted error, on 16 levels per decade of σ.
+* ``reference``: the reference pipeline's recipe: annealed Langevin on every level from the
+  configured ``sigma_offset``, 3 steps each, cold start (its initial noise), the reference's noise
+  (``noise_boost`` 1: half the posterior's variance), no final denoise.
+* ``balanced``: the posterior sampler: annealed Langevin at the textbook temperature
+  (``noise_boost`` 2, docs/uncertainty.md) from a zero-filled warm start at a level picked per item
+  from the data (:mod:`lit_sampler.sampling.warm_start`: σ_start ≥ 1 × the predicted error of the
+  zero-filled image), every level after it, 1 step each, final Tweedie denoise (≈ 60 network calls).
+* ``fast``: the few-call sampler (:mod:`lit_sampler.sampling.decomposed`) from a zero-filled warm
+  start at σ_start ≥ 4 × the predicted error, 12 levels per decade of σ, fresh noise at every
+  re-noise (≈ 22 calls): the best image per network call, samples about 2× too alike (calibrate).
+* ``quick``: the same on 4.5 levels per decade (≈ 9.5 calls).
 
-Both warm presets were chosen with ``lit_sampler frontier`` on the anatomy demo's validation split
-(docs/benchmarks.md, "Quality per network call").
+All but ``reference`` were chosen with ``lit_sampler frontier`` on the anatomy demo's validation
+split (docs/benchmarks.md, "Quality per network call").
 
 **One rule for every knob a preset sets** (:data:`PRESETS`): a knob given explicitly (config or
 command line) wins over the preset; the preset fills in only the knobs left unset (``None``);
@@ -34,7 +39,7 @@ from typing import Any, Literal, Optional, Union
 
 from .schedules import check_levels, check_steps, log_spaced_levels
 
-Preset = Literal["reference", "balanced", "fast"]
+Preset = Literal["reference", "balanced", "fast", "quick"]
 AUTO_START_FACTOR = 2.0
 StepsSpec = Union[int, dict[int, int]]
 
@@ -54,7 +59,7 @@ class PerDecade:
 # `levels` None means every level
 PLAIN_DEFAULTS: dict[str, Any] = {
     "sampler": "langevin", "steps_each": 3, "sigma_offset": 0, "levels": None, "init": "reference",
-    "final_denoise": False, "start_factor": AUTO_START_FACTOR, "noise_boost": 1.0, "eta": 1.0, "dc_steps": 5,
+    "final_denoise": False, "start_factor": AUTO_START_FACTOR, "noise_boost": 1.0, "eta": math.inf, "dc_steps": 5,
 }
 # the knobs that only one sampler reads (a value given for the other sampler is refused)
 SAMPLER_KNOBS: dict[str, tuple[str, ...]] = {
@@ -68,8 +73,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                   "noise_boost": 1.0},
     "balanced": {"sampler": "langevin", "steps_each": 1, "sigma_offset": "auto", "levels": None, "init": "zero_filled",
                  "final_denoise": True, "start_factor": 1.0, "noise_boost": 2.0},
-    "fast": {"sampler": "langevin", "steps_each": 1, "sigma_offset": "auto", "levels": PerDecade(16.0),
-             "init": "zero_filled", "final_denoise": True, "start_factor": 2.0, "noise_boost": 2.0},
+    "fast": {"sampler": "decomposed", "sigma_offset": "auto", "levels": PerDecade(12.0), "init": "zero_filled",
+             "start_factor": 4.0, "eta": math.inf},
+    "quick": {"sampler": "decomposed", "sigma_offset": "auto", "levels": PerDecade(4.5), "init": "zero_filled",
+              "start_factor": 4.0, "eta": math.inf},
 }
 
 
@@ -135,7 +142,7 @@ class Schedule:
     sources: dict[str, str] = field(default_factory=dict)
     sampler: str = "langevin"
     noise_boost: float = 1.0
-    eta: float = 1.0
+    eta: float = math.inf
     dc_steps: int = 5
 
     def evaluations(self, start_level: int) -> int:
