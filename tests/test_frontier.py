@@ -20,9 +20,10 @@ def test_frontier_runs_end_to_end(tmp_path, capsys):
     out = tmp_path / "frontier"
     assert main_in_process("frontier", "--config", config, "--grid", "quick", "--out", out) == 0
     rows = read_rows(out / "frontier.csv")
-    assert {r["schedule"] for r in rows} == {"warm_f2_d16", "warm_f2_d6", "dds_cold_n10", "dds_warm_f2_d4"}
+    assert {r["schedule"] for r in rows} == {"warm_f2_d16", "dds_cold_n10_etainf", "dds_warm_f4_d4.5_etainf",
+                                             "dds_warm_f4_d12_etainf"}
     assert {float(r["snr_db"]) for r in rows} == {20.0, 5.0}
-    cold = [r for r in rows if r["schedule"] == "dds_cold_n10"]
+    cold = [r for r in rows if r["schedule"] == "dds_cold_n10_etainf"]
     assert all(float(r["nfe"]) == 8.0 for r in cold)  # 10 levels asked of 8: every level once, no Tweedie step
     # one network call and (5 + 1) normal operators (+ Aᴴy once) per level
     assert all(float(r["operator_applications"]) == 2 * 6 * 8 + 1 for r in cold)
@@ -34,7 +35,7 @@ def test_frontier_runs_end_to_end(tmp_path, capsys):
     assert "cheapest within 0.5 dB" in printed and "frontier in" in printed
     # the expected cost, before the first run
     assert printed.index("expected: about") < printed.index("[frontier 1/4]")
-    assert "dds_cold_n10                8.0 calls per item" in printed
+    assert "dds_cold_n10_etainf         8.0 calls per item" in printed
 
 
 def test_frontier_rejects_unknown_schedules(tmp_path, capsys):

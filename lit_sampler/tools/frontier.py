@@ -86,8 +86,10 @@ def _few_call_warm(factor: float, per_decade: float, eta: float = 1.0, init: str
 
 
 GRIDS: dict[str, list[Candidate]] = {
-    # about 5 minutes on 2 CPU cores for the anatomy demo's validation split at 2 samples
-    "quick": [_warm(2.0, 16.0), _warm(2.0, 6.0), _few_call_cold(10), _few_call_warm(2.0, 4.0)],
+    # about 5 minutes on 2 CPU cores for the anatomy demo's validation split at 2 samples: the
+    # presets `quick` and `fast`, a cold few-call chain and 0.3.0's Langevin `fast`
+    "quick": [_warm(2.0, 16.0), _few_call_cold(10, math.inf), _few_call_warm(4.0, 4.5, math.inf),
+              _few_call_warm(4.0, 12.0, math.inf)],
     "full": [
         Candidate("reference", "reference recipe", {"preset": "reference"}),
         _cold(1),
