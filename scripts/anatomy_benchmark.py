@@ -8,9 +8,11 @@
    and 8× (4 % centre) random lines and the config's SNRs, on the same masks and noise draws:
    zero-filled, CG-SENSE, L1-wavelet, TV, and the prior with the ``reference`` (test split only:
    600 network calls a slice), ``balanced`` and ``fast`` presets (the baselines are computed in the
-   first run of each split and acceleration);
-3. ``results.md`` (tables: PSNR mean ± std over slices, SSIM, NMSE, network calls, effective
-   acceleration; posterior std–error correlation) and ``results.json`` under ``--out``.
+   first run of each split and acceleration), and any schedule of the frontier's grid by name
+   (``--schedules dds_warm_f4_d16_etainf``: the best the frontier found at any cost);
+3. ``results.md`` (tables: PSNR of the posterior mean of ``--num-samples`` samples, mean ± std over
+   slices, SSIM, NMSE, network calls, effective acceleration, and the samples' spread: one sample's
+   PSNR, the mean's gain, raw 90 % coverage, median |error|/std) and ``results.json`` under ``--out``.
 
     python scripts/anatomy_benchmark.py --config configs/demo.yaml --out lightning_logs/anatomy_benchmark
 
@@ -30,12 +32,16 @@ import numpy as np
 
 from lit_sampler.cli import build_cli
 from lit_sampler.evaluation.tuning import DEFAULT_GRID, merge_records, tune_cs_lambdas
+from lit_sampler.tools.frontier import GRIDS, resolve_overrides
 from lit_sampler.tools.frontier import override_args, predict_into
 
 ACCELERATIONS = {4: 0.08, 8: 0.04}
 SPLITS = {"test": "MNI152 test slabs (whole head)", "test_other": "other subject (dipy T1, whole + zoomed)"}
-PRESETS = ("reference", "balanced", "fast")
-METHODS = {"zero_filled": "zero-filled", "cg_sense": "CG-SENSE", "l1_wavelet": "L1-wavelet", "total_variation": "TV"}
+PRESETS = ("reference", "balanced", "fast", "quick")
+METHODS = {"zero_filled": "zero-filled", "cg_sense": "CG-SENSE", "l1_wavelet": "L1-wavelet", "total_variation": "TV",
+           "varnet": "VarNet"}
+SPREAD = ("sample_psnr", "mean_gain_db", "coverage_90", "error_std_ratio", "spearman", "ause", "ause_random",
+          "calibrated_coverage_90", "calibrated_width_90")
 
 
 def mask_args(acceleration: int) -> list[str]:
@@ -80,14 +86,23 @@ def main(argv=None) -> int:
     parser.add_argument("--data-root", type=Path, default=Path("demo/data"))
     parser.add_argument("--accelerations", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--presets", nargs="+", default=list(PRESETS))
-    parser.add_argument("--other-presets", nargs="+", default=["balanced", "fast"],
+    parser.add_argument("--schedules", nargs="*", default=[], help="frontier grid schedules to run too (by name)")
+    parser.add_argument("--num-samples", type=int, default=8, help="posterior samples per slice")
+    parser.add_argument("--calibrated", default="quick",
+                        help="the preset the config's calibration file was made for (kept there, dropped elsewhere)")
+    parser.add_argument("--other-presets", nargs="+", default=["balanced", "fast", "quick"],
                         help="presets on test_other (default: not the 600-NFE reference)")
     parser.add_argument("--splits", nargs="+", default=list(SPLITS))
     parser.add_argument("--reference-accelerations", type=int, nargs="+", default=None,
                         help="run the reference preset only at these accelerations (default: all)")
     options, config = parser.parse_known_args(argv)
-    fast_path = ["--model.init_args.batch_invariant=false"]  # batched network calls: results equal to rounding
+    fast_path = []  # (the config's batch_invariant: bit-identical to the demo's own runs)
     results = {"tuning": {}, "runs": []}
+    grid = {c.name: c for c in GRIDS["full"]}
+    unknown = sorted(set(options.schedules) - set(grid))
+    if unknown:
+        parser.error(f"unknown frontier schedules {unknown}")
+    sigmas = build_cli(config + ["--trainer.logger=false"], run=False).model.sigmas.tolist() if options.schedules else []
     for acceleration in options.accelerations:
         record = tune(config, options.data_root, acceleration, options.out)
         results["tuning"][acceleration] = {"cs_lambdas": record["cs_lambdas"], "files": record["files"]}
@@ -95,21 +110,21 @@ def main(argv=None) -> int:
             presets = options.presets if split == "test" else options.other_presets
             if options.reference_accelerations is not None and acceleration not in options.reference_accelerations:
                 presets = [p for p in presets if p != "reference"]
-            for preset in presets:
+            for preset in presets + options.schedules:
                 run_dir = options.out / f"{split}_{acceleration}x_{preset}"
-                overrides = {"preset": preset}
-                extra = []
+                overrides = {"preset": preset} if preset in PRESETS else resolve_overrides(grid[preset].overrides, sigmas)
+                extra = [f"--data.init_args.num_samples={1 if preset == 'reference' else options.num_samples}"]
                 if preset == presets[0]:  # the baselines once per split and acceleration
                     overrides["cs_lambdas"] = record["cs_lambdas"]
-                if preset == "reference":
-                    extra.append("--data.init_args.num_samples=1")
+                else:
+                    overrides.update(cs_lambdas=None, varnet=None)
                 if not (run_dir / "metrics.csv").exists():
                     print(f"== {split} {acceleration}x {preset}")
                     predict_into(
                         lambda a: build_cli(a, run=False),
                         config + mask_args(acceleration) + fast_path + extra + override_args(overrides)
                         + [f"--data.init_args.data_path={options.data_root / split}", "--data.init_args.slices=null"],
-                        run_dir,
+                        run_dir, calibration=preset == options.calibrated and acceleration == 4,
                     )
                 results["runs"].append({"split": split, "acceleration": acceleration, "preset": preset,
                                         "dir": str(run_dir), "wall_s": float((run_dir / "wall_seconds.txt").read_text())})
@@ -131,12 +146,13 @@ def write_report(out: Path, results: dict) -> list[dict]:
         lines += [f"## {title}", ""]
         for acceleration in sorted({r["acceleration"] for r in runs}):
             by_preset = {r["preset"]: read_rows(Path(r["dir"]) / "metrics.csv") for r in runs if r["acceleration"] == acceleration}
-            volumes = {r["preset"]: Path(r["dir"]) / "volume_metrics.csv" for r in runs if r["acceleration"] == acceleration}
+            dirs = {r["preset"]: r["dir"] for r in runs if r["acceleration"] == acceleration}
             walls = {r["preset"]: r["wall_s"] for r in runs if r["acceleration"] == acceleration}
             snrs = sorted({float(row["snr_db"]) for rows in by_preset.values() for row in rows}, reverse=True)
             for snr in snrs:
                 lines += [f"### {acceleration}× random lines, {snr:g} dB", "",
-                          "| method | PSNR | SSIM | NMSE | NFE | R | wall s |", "|---|---|---|---|---|---|---|"]
+                          "| method | PSNR | SSIM | NMSE | NFE | R | wall s | sample PSNR | mean's gain | raw 90 % cov. | "
+                          "calibrated 90 % cov. | median abs(error)/std | Spearman |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
                 base = next(iter(by_preset.values()))  # the run that computed the baselines
                 base = [r for r in base if float(r["snr_db"]) == snr]
                 accel = stats(base, "acceleration")[0]
@@ -144,23 +160,23 @@ def write_report(out: Path, results: dict) -> list[dict]:
                     p, ps = stats(base, f"{method}_psnr")
                     if math.isfinite(p):
                         s_, n_ = stats(base, f"{method}_ssim")[0], stats(base, f"{method}_nmse")[0]
-                        lines.append(f"| {label} | {p:.2f} ± {ps:.2f} | {s_:.4f} | {n_:.4f} | – | {accel:.2f} | |")
+                        lines.append(f"| {label} | {p:.2f} ± {ps:.2f} | {s_:.4f} | {n_:.4f} | – | {accel:.2f} | | | | | | | |")
                         tables.append({"split": split, "R": acceleration, "snr": snr, "method": method, "psnr": p,
                                        "psnr_std": ps, "ssim": s_, "nmse": n_, "acceleration": accel})
                 for preset, rows in by_preset.items():
-                    rows = [r for r in rows if float(r["snr_db"]) == snr]
-                    p, ps = stats(rows, "recon_psnr")
-                    s_, n_ = stats(rows, "recon_ssim")[0], stats(rows, "recon_nmse")[0]
-                    nfe = stats(rows, "nfe")[0]
-                    corr = ""
-                    if volumes[preset].exists():
-                        vrows = [v for v in read_rows(volumes[preset]) if float(v["snr_db"]) == snr]
-                        c = stats(vrows, "std_error_corr")[0]
-                        corr = f" (std–error corr {c:.2f})" if math.isfinite(c) else ""
-                    lines.append(f"| prior, {preset}{corr} | {p:.2f} ± {ps:.2f} | {s_:.4f} | {n_:.4f} | {nfe:.1f} | "
-                                 f"{accel:.2f} | {walls[preset]:.0f} |")
+                    nfe = stats([r for r in rows if float(r["snr_db"]) == snr], "nfe")[0]
+                    slices = [r for r in read_rows(Path(dirs[preset]) / "slice_metrics.csv") if float(r["snr_db"]) == snr]
+                    p, ps = stats(slices, "recon_psnr")
+                    s_, n_ = stats(slices, "recon_ssim")[0], stats(slices, "recon_nmse")[0]
+                    spread = {k: stats(slices, k)[0] for k in SPREAD}
+                    calibrated = spread["calibrated_coverage_90"]
+                    shown = (f"{spread['sample_psnr']:.2f} | {spread['mean_gain_db']:+.2f} | {spread['coverage_90']:.1%} | "
+                             f"{'–' if not math.isfinite(calibrated) else f'{calibrated:.1%}'} | {spread['error_std_ratio']:.2f} | "
+                             f"{spread['spearman']:.2f}") if math.isfinite(spread["coverage_90"]) else "– | – | – | – | – | –"
+                    lines.append(f"| prior, {preset} | {p:.2f} ± {ps:.2f} | {s_:.4f} | {n_:.4f} | {nfe:.1f} | "
+                                 f"{accel:.2f} | {walls[preset]:.0f} | {shown} |")
                     tables.append({"split": split, "R": acceleration, "snr": snr, "method": f"recon_{preset}", "psnr": p,
-                                   "psnr_std": ps, "ssim": s_, "nmse": n_, "nfe": nfe, "acceleration": accel})
+                                   "psnr_std": ps, "ssim": s_, "nmse": n_, "nfe": nfe, "acceleration": accel, **spread})
                 lines.append("")
     lines += ["λ per acceleration and SNR (validation split):", ""]
     for acceleration, record in results["tuning"].items():

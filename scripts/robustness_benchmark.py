@@ -152,7 +152,8 @@ def main(argv=None) -> int:
                 print(f"== {setting.name}: {preset}")
                 predict_into(lambda a: build_cli(a, run=False),
                              config + data_args(setting, options.data_root) + override_args(overrides)
-                             + [f"--data.init_args.num_samples={options.num_samples}"], run_dir, figure_slices=1)
+                             + [f"--data.init_args.num_samples={options.num_samples}"], run_dir, figure_slices=1,
+                             calibration=False)
             runs[preset] = run_dir
         results[setting.name] = {"title": setting.title, "reference": setting.reference,
                                  "cs_lambdas": record["cs_lambdas"], "methods": collect(setting, runs)}

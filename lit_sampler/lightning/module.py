@@ -40,6 +40,15 @@ from ..sampling.presets import KNOBS, Preset, StepsSpec, resolve_schedule
 log = logging.getLogger(__name__)
 
 
+def first_of_measurement(batch: MeasurementBatch) -> list[int]:
+    """Per item, the index of the first item of the batch with the same measurement (file, slice and
+    noise level: the samples of a slice share their measurement), so that the baselines, which
+    depend on the measurement alone, are computed once for them."""
+    seen: dict[tuple, int] = {}
+    return [seen.setdefault((f, int(s), float(n)), i)
+            for i, (f, s, n) in enumerate(zip(batch.fname, batch.slice_num.tolist(), batch.snr_db.tolist()))]
+
+
 class LangevinSampler(pl.LightningModule):
     """Posterior (or prior) sampling with a score network and annealed Langevin dynamics.
 
@@ -316,7 +325,10 @@ class LangevinSampler(pl.LightningModule):
         with torch.autocast(self.device.type, enabled=False):  # (the baselines in float32 too)
             cs, cs_skipped = ({}, {}) if prior else self._compressed_sensing(batch)
             if self.varnet is not None and not prior:
-                cs["varnet"] = self.varnet(batch.kspace, batch.mask).to(torch.complex64)
+                # one call per measurement, of one item each: an item's output is then the same in any batch
+                first = first_of_measurement(batch)
+                solved = {i: self.varnet(batch.kspace[i:i + 1], batch.mask[i:i + 1])[0] for i in sorted(set(first))}
+                cs["varnet"] = torch.stack([solved[i] for i in first]).to(torch.complex64)
         prediction = Prediction(
             item_key=list(batch.item_key), fname=list(batch.fname), slice_num=batch.slice_num.tolist(),
             sample_idx=batch.sample_idx.tolist(), snr_db=batch.snr_db.tolist(),
@@ -338,15 +350,18 @@ class LangevinSampler(pl.LightningModule):
         never written: :attr:`Prediction.absent`)."""
         out, skipped = {}, {}
         keys = batch.noise_keys()
+        first = first_of_measurement(batch)
         for method in CS_METHODS:
             if method not in (self.hparams.cs_lambdas or {}):
                 continue
             lambdas = [self._cs_lambda(method, key) for key in keys]
-            images = [
-                torch.zeros_like(batch.zero_filled[i]) if lamda is None else
-                compressed_sensing(method, batch.kspace[i], batch.sens_maps[i], batch.mask[i], lamda, self.hparams.cs_iterations)
-                for i, lamda in enumerate(lambdas)
-            ]
+            solved = {
+                i: compressed_sensing(method, batch.kspace[i], batch.sens_maps[i], batch.mask[i], lambdas[i],
+                                      self.hparams.cs_iterations)
+                for i in sorted(set(first)) if lambdas[i] is not None
+            }  # once per measurement: the samples of a slice share it (and the solver is deterministic)
+            images = [torch.zeros_like(batch.zero_filled[i]) if lamda is None else solved[first[i]]
+                      for i, lamda in enumerate(lambdas)]
             out[method] = torch.stack(images)
             if None in lambdas:
                 skipped[method] = [i for i, lamda in enumerate(lambdas) if lamda is None]
