@@ -60,7 +60,8 @@ def tune(config: list[str], data_root: Path, acceleration: int, out: Path) -> di
     if not missing:
         return record
     cli = build_cli(config + mask_args(acceleration) + [f"--data.init_args.data_path={data_root / 'val'}",
-                                                       "--data.init_args.slices=null", "--trainer.logger=false"], run=False)
+                                                       "--data.init_args.slices=null", "--data.init_args.num_samples=1",
+                                                       "--trainer.logger=false"], run=False)
     cli.datamodule.setup("predict")
     found = tune_cs_lambdas(cli.datamodule.predict_dataloader(), grid=missing)
     record = merge_records(record, found) if record else found

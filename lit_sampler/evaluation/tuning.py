@@ -54,6 +54,8 @@ def tune_cs_lambdas(
                              "undersampled have none: tune on fully sampled scanner data, at snr_range: [null])")
         keys = batch.noise_keys()
         for i in range(len(batch)):
+            if int(batch.sample_idx[i]) > 0:  # the other samples of a slice share its measurement
+                continue
             target = batch.target[i].abs().double()
             data_range = target.max().clamp_min(torch.finfo(torch.float64).tiny)
             key = keys[i]
