@@ -76,9 +76,10 @@ class LangevinSampler(pl.LightningModule):
             (:func:`lit_sampler.sampling.schedules.level_step_sizes`).
         start_factor: the factor of ``sigma_offset: auto`` (default 2.0; refused with a fixed start,
             where it would do nothing).
-        preset: ``reference``, ``balanced`` or ``fast`` (:mod:`lit_sampler.sampling.presets`): values for
-            ``steps_each``, ``sigma_offset``, ``levels``, ``init``, ``final_denoise`` and
-            ``start_factor`` relative to the network's σ schedule (``reference`` sets neither
+        preset: ``reference``, ``balanced`` (Langevin at β = 2), ``fast`` or ``quick`` (the few-call
+            sampler) (:mod:`lit_sampler.sampling.presets`): values for ``sampler``, ``steps_each``,
+            ``sigma_offset``, ``levels``, ``init``, ``final_denoise``, ``start_factor``, ``noise_boost``
+            and ``eta`` relative to the network's σ schedule (``reference`` sets neither
             ``sigma_offset`` nor ``start_factor``). The rule, the same for every one of these knobs:
             **a knob given explicitly wins over the preset; the preset fills in only the knobs left
             unset** (``None``, their default here), and without a preset an unset knob takes the
