@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from . import _imports
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 _imports.install()
 

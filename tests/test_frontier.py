@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 
 import pytest
+import yaml
 
 from conftest import write_phantom_file
 from helpers import main_in_process, predict_config, read_rows, write_tiny_checkpoint
+from lit_sampler.evaluation.calibration import write_calibration
 from lit_sampler.tools.frontier import cheapest_within, mark_pareto
 
 
@@ -17,6 +19,13 @@ def test_frontier_runs_end_to_end(tmp_path, capsys):
     checkpoint = write_tiny_checkpoint(tmp_path / "tiny.pt", levels=8)
     config = predict_config(tmp_path, checkpoint, tmp_path / "val", tmp_path / "unused", logger=False, num_samples=1,
                             snr_range=[20, 5])
+    # the user's predict config with its calibration file: it holds for one schedule, the grid drops it
+    calibration = tmp_path / "calibration.json"
+    write_calibration(calibration, {"snr_20dB": {0.9: 2.0}, "snr_5dB": {0.9: 2.0}}, {"snr_20dB": 20, "snr_5dB": 20},
+                      {"num_samples": 8, "preset": "quick"}, "elsewhere")
+    document = yaml.safe_load(config.read_text())
+    document["trainer"]["callbacks"][0]["init_args"]["calibration"] = str(calibration)
+    config.write_text(yaml.safe_dump(document))
     out = tmp_path / "frontier"
     assert main_in_process("frontier", "--config", config, "--grid", "quick", "--out", out) == 0
     rows = read_rows(out / "frontier.csv")

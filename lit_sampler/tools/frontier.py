@@ -280,7 +280,9 @@ def run_frontier(args: list[str], build: Callable[[list[str]], Any]) -> int:
             if overrides.get("init") != "cg_sense":  # (a CG-SENSE warm start needs its iterations)
                 overrides["cg_iterations"] = 0
         print(f"[frontier {index + 1}/{len(grid)}] {candidate.name}", flush=True)
-        wall = predict_into(build, rest + override_args(overrides), out / candidate.name, figure_slices=0)
+        # (a calibration file holds for one schedule; the grid's runs report raw and no calibrated coverage)
+        wall = predict_into(build, rest + override_args(overrides), out / candidate.name, figure_slices=0,
+                            calibration=False)
         if not (out / candidate.name / "summary.csv").exists():
             raise ValueError(f"frontier: {candidate.name} wrote no metrics (no ground truth in the data?)")
         rows += summarise_run(candidate, out / candidate.name, wall)
