@@ -171,6 +171,39 @@ def test_rerun_of_a_finished_job_changes_nothing(job, one_thread, capsys):
     assert after == before
 
 
+def test_few_call_sampler_resumes_to_the_uninterrupted_result(job, one_thread, tmp_path):
+    """The decomposed sampler through the same run directory: a run that lost some items (as a
+    killed one does) computes only those again and ends bit-identical to an uninterrupted run."""
+    root = job["root"]
+    checkpoint = root / "tiny.pt"
+
+    def config(output: Path, name: str) -> Path:
+        return predict_config(tmp_path, checkpoint, root / "data", output, name=name, logger=False, batch_size=3,
+                              model={"steps_each": None, "noise_boost": None, "sampler": "decomposed", "eta": 1.0,
+                                     "dc_steps": 3, "levels": 5})
+
+    assert main_in_process("predict", "--config", config(tmp_path / "whole", "whole.yaml")) == 0
+    assert json.loads((tmp_path / "whole" / "run_settings.json").read_text())["model"]["schedule"]["sampler"] == "decomposed"
+    interrupted = tmp_path / "interrupted"
+    assert main_in_process("predict", "--config", config(interrupted, "interrupted.yaml")) == 0
+    for path in ("reconstructions", "metrics.csv", "summary.csv", "volume_metrics.csv"):
+        target = interrupted / path
+        if target.is_dir():
+            for file in sorted(target.rglob("*"), reverse=True):
+                file.unlink() if file.is_file() else file.rmdir()
+            target.rmdir()
+        elif target.exists():
+            target.unlink()
+    lost = shards(interrupted)[::3]
+    kept = {p: p.stat().st_mtime_ns for p in shards(interrupted) if p not in lost}
+    for path in lost:
+        path.unlink()
+    assert main_in_process("predict", "--config", config(interrupted, "interrupted.yaml")) == 0
+    assert_same_results(tmp_path / "whole", interrupted)
+    assert all(p.stat().st_mtime_ns == mtime for p, mtime in kept.items())  # finished items were not recomputed
+    assert len(shards(interrupted)) == ITEMS
+
+
 def test_atomic_write_leaves_old_version_or_new_one(tmp_path):
     """In process: a write failing after half its bytes (disk full) keeps the old file and no temporary."""
     target = tmp_path / "table.csv"
