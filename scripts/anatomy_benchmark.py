@@ -22,7 +22,6 @@ Reruns resume: finished runs are kept (delete ``--out`` to start over).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
@@ -33,7 +32,7 @@ import numpy as np
 from lit_sampler.cli import build_cli
 from lit_sampler.evaluation.tuning import DEFAULT_GRID, merge_records, tune_cs_lambdas
 from lit_sampler.tools.frontier import GRIDS, resolve_overrides
-from lit_sampler.tools.frontier import override_args, predict_into
+from lit_sampler.tools.frontier import override_args, predict_into, read_metrics
 
 ACCELERATIONS = {4: 0.08, 8: 0.04}
 SPLITS = {"test": "MNI152 test slabs (whole head)", "test_other": "other subject (dipy T1, whole + zoomed)"}
@@ -68,11 +67,6 @@ def tune(config: list[str], data_root: Path, acceleration: int, out: Path) -> di
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1, sort_keys=True))
     return record
-
-
-def read_rows(path: Path) -> list[dict]:
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def stats(rows: list[dict], column: str) -> tuple[float, float]:
@@ -146,7 +140,7 @@ def write_report(out: Path, results: dict) -> list[dict]:
             continue
         lines += [f"## {title}", ""]
         for acceleration in sorted({r["acceleration"] for r in runs}):
-            by_preset = {r["preset"]: read_rows(Path(r["dir"]) / "metrics.csv") for r in runs if r["acceleration"] == acceleration}
+            by_preset = {r["preset"]: read_metrics(Path(r["dir"]) / "metrics.csv") for r in runs if r["acceleration"] == acceleration}
             dirs = {r["preset"]: r["dir"] for r in runs if r["acceleration"] == acceleration}
             walls = {r["preset"]: r["wall_s"] for r in runs if r["acceleration"] == acceleration}
             snrs = sorted({float(row["snr_db"]) for rows in by_preset.values() for row in rows}, reverse=True)
@@ -166,7 +160,7 @@ def write_report(out: Path, results: dict) -> list[dict]:
                                        "psnr_std": ps, "ssim": s_, "nmse": n_, "acceleration": accel})
                 for preset, rows in by_preset.items():
                     nfe = stats([r for r in rows if float(r["snr_db"]) == snr], "nfe")[0]
-                    slices = [r for r in read_rows(Path(dirs[preset]) / "slice_metrics.csv") if float(r["snr_db"]) == snr]
+                    slices = [r for r in read_metrics(Path(dirs[preset]) / "slice_metrics.csv") if float(r["snr_db"]) == snr]
                     p, ps = stats(slices, "recon_psnr")
                     s_, n_ = stats(slices, "recon_ssim")[0], stats(slices, "recon_nmse")[0]
                     spread = {k: stats(slices, k)[0] for k in SPREAD}

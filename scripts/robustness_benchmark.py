@@ -23,7 +23,6 @@ is measured from the in-distribution setting at the same SNR (0 dB: from 5 dB). 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
@@ -34,7 +33,7 @@ import numpy as np
 
 from lit_sampler.cli import build_cli
 from lit_sampler.evaluation.tuning import tune_cs_lambdas
-from lit_sampler.tools.frontier import override_args, predict_into
+from lit_sampler.tools.frontier import override_args, predict_into, read_metrics
 
 
 def random_lines(acceleration: float, centre: float = 0.08) -> dict:
@@ -97,11 +96,6 @@ def tune(config: list[str], setting: Setting, data_root: Path, out: Path) -> dic
     return record
 
 
-def read_rows(path: Path) -> list[dict]:
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
 def column(rows: list[dict], name: str) -> np.ndarray:
     values = np.array([float(r[name]) for r in rows if r.get(name) not in (None, "", "nan")], dtype=float)
     return values[np.isfinite(values)]
@@ -110,16 +104,16 @@ def column(rows: list[dict], name: str) -> np.ndarray:
 def collect(setting: Setting, runs: dict[str, Path]) -> dict[str, dict]:
     """Per method: PSNR/SSIM per slice (the prior: its posterior mean), NFE, effective acceleration."""
     first = next(iter(runs.values()))
-    items = [r for r in read_rows(first / "metrics.csv") if r["sample_idx"] == "0"]
+    items = [r for r in read_metrics(first / "metrics.csv") if r["sample_idx"] == "0"]
     out = {}
     for method, label in METHODS.items():
         psnr = column(items, f"{method}_psnr")
         if psnr.size:
             out[label] = {"psnr": psnr.tolist(), "ssim": column(items, f"{method}_ssim").tolist(), "nfe": None}
     for preset, run in runs.items():
-        slices = read_rows(run / "slice_metrics.csv")
+        slices = read_metrics(run / "slice_metrics.csv")
         out[f"prior, {preset}"] = {"psnr": column(slices, "recon_psnr").tolist(), "ssim": column(slices, "recon_ssim").tolist(),
-                                   "nfe": float(column(read_rows(run / "metrics.csv"), "nfe").mean())}
+                                   "nfe": float(column(read_metrics(run / "metrics.csv"), "nfe").mean())}
     acceleration = float(column(items, "acceleration").mean())
     for record in out.values():
         record["acceleration"] = acceleration
